@@ -1,0 +1,89 @@
+/*
+ * conf: the configuration model and the one table of directives.
+ *
+ * The config is an INI file (read with inih). Every directive is a row of
+ * one table in conf.c: section, key, type, default, bounds, help. That table
+ * drives parsing, validation, -o overrides, `ternd --check` and the
+ * reference in doc/config.md (a unit test checks that the doc names every
+ * directive). Top-level keys have no section: `domain = example.org`.
+ * Unknown keys and bad values are errors reported as "FILE:LINE: ...".
+ * A file holding only `domain` and `data_dir` is a complete config.
+ */
+#ifndef TERN_CONF_CONF_H
+#define TERN_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conf {
+    char *domain;   /* required */
+    char *data_dir; /* default /var/lib/tern */
+    unsigned workers; /* 0: one per online CPU */
+
+    struct {
+        char *bind;       /* listen address, default "0.0.0.0" */
+        unsigned port;    /* STARTTLS port, default 5222 */
+        unsigned tls_port; /* direct TLS port (XEP-0368), default 5223, 0 = off */
+        bool require_tls; /* default true */
+    } c2s;
+
+    struct {
+        char *cert; /* PEM; default: <data_dir>/cert.pem, created self-signed if missing */
+        char *key;  /* PEM; default: <data_dir>/key.pem */
+    } tls;
+
+    struct {
+        unsigned scram_iterations; /* default 4096 */
+        bool plain;                /* offer PLAIN over TLS, default true */
+    } auth;
+
+    struct {
+        unsigned max_stanza;        /* bytes, default 262144 */
+        unsigned max_depth;         /* default 32 */
+        unsigned max_attrs;         /* default 64 */
+        unsigned max_out;           /* bytes queued per connection, default 1048576 */
+        unsigned max_conns_per_ip;  /* default 64 */
+        unsigned handshake_timeout; /* seconds to authenticate, default 60 */
+        unsigned idle_timeout;      /* seconds of silence before a server ping, default 300 */
+        unsigned ping_timeout;      /* seconds to answer that ping, default 60 */
+    } limits;
+
+    struct {
+        char *level; /* error | warn | info | debug, default info */
+    } log;
+
+    struct {
+        char *path; /* default <data_dir>/tern.db */
+    } store;
+};
+
+/** Sets every directive to its default (strings newly allocated). */
+void conf_init(struct conf *c);
+/** Frees the strings. NULL-safe. */
+void conf_fini(struct conf *c);
+/**
+ * Loads path (NULL: defaults only), then applies the overrides
+ * ("section.key=value", or "key=value" for top-level keys) in order, then
+ * checks the whole (domain set, bounds) and fills derived defaults
+ * (tls.cert, tls.key, store.path from data_dir).
+ * On error returns -EINVAL and writes one message per problem, each line
+ * "FILE:LINE: message" (or "-o section.key: message"), into err (cap bytes).
+ */
+int conf_load(struct conf *c, const char *path, const char *const *overrides, size_t n_overrides,
+              char *err, size_t cap);
+/** Sets one directive by name ("c2s.port", "domain") from text. Returns 0 or -EINVAL with err. */
+int conf_set(struct conf *c, const char *name, const char *value, char *err, size_t cap);
+
+/** One row of the directive table, for docs and tests. */
+struct conf_directive {
+    const char *section; /* "" for top-level */
+    const char *key;
+    const char *type; /* "string", "uint", "bool", "size", "level" ... */
+    const char *def;  /* default as text ("" if derived or none) */
+    const char *help; /* one sentence */
+};
+
+/** Returns the table; *n gets the row count. */
+const struct conf_directive *conf_directives(size_t *n);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * sasl: the server side of SASL PLAIN (RFC 4616) and SCRAM-SHA-1 /
+ * SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding (the -PLUS
+ * variants are not offered; a client flag "y" is accepted, "p" refused).
+ *
+ * This module does no I/O and no storage: it parses client messages and
+ * builds server messages (raw, not base64: the stream layer does base64),
+ * and asks its caller for the account's credentials in between. Credentials
+ * are SCRAM salted keys only; a PLAIN password is checked by deriving the
+ * keys with the stored salt and iteration count (PBKDF2: run it off the event
+ * loop). Comparisons of secrets are constant-time.
+ *
+ * SCRAM exchange, server view:
+ *
+ *   client-first --scram_server_start()--> needs creds for username
+ *   creds        --scram_server_first()--> server-first (salt, iterations, nonce)
+ *   client-final --scram_server_final()--> server-final (v=signature) or failure
+ */
+#ifndef TERN_XMPP_SASL_H
+#define TERN_XMPP_SASL_H
+
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum scram_hash { SCRAM_SHA1 = 0, SCRAM_SHA256 = 1 };
+
+#define SASL_MSG_MAX 4096 /* bytes of a decoded client message we accept */
+
+/* A credential is struct store_scram (store/store.h): salted keys, salt, iterations. */
+
+/** Returns the digest length in bytes of h (20 or 32). */
+size_t scram_hash_len(enum scram_hash h);
+/** Returns the mechanism name ("SCRAM-SHA-1", "SCRAM-SHA-256"). */
+const char *scram_mech_name(enum scram_hash h);
+/**
+ * Derives a credential from a password (SaltedPassword = PBKDF2, then
+ * ClientKey/StoredKey/ServerKey). salt/iterations are taken from out.
+ * CPU-heavy: never on an event loop thread. Returns 0 or -EINVAL.
+ */
+int scram_derive(enum scram_hash h, const char *password, size_t password_len,
+                 struct store_scram *out);
+
+enum scram_state { SCRAM_START, SCRAM_NEED_CREDS, SCRAM_SENT_FIRST, SCRAM_DONE, SCRAM_FAILED };
+
+/** The server side of one SCRAM exchange; lives in the connection. */
+struct scram_server {
+    enum scram_hash hash;
+    enum scram_state state;
+    char username[1024];       /* SASLprep'd-as-is, "=2C"/"=3D" decoded */
+    char nonce[128];           /* client nonce + server nonce */
+    char client_first_bare[SASL_MSG_MAX + 1];
+    char server_first[SASL_MSG_MAX + 1];
+    char gs2_header[64];
+    struct store_scram cred;
+    bool fake_creds; /* unknown user: run the exchange to the end, then fail */
+};
+
+/**
+ * Starts an exchange with the decoded client-first message. On success the
+ * state is SCRAM_NEED_CREDS and s->username names the account to look up.
+ * Returns 0, or -EINVAL for a malformed message (answer <malformed-request/>),
+ * or -ENOTSUP when the client asks for channel binding ("p=").
+ */
+int scram_server_start(struct scram_server *s, enum scram_hash h, const char *msg, size_t len);
+/**
+ * Supplies the account's credential (cred NULL: no such account; the
+ * exchange continues with a fake salt so that nothing tells unknown users
+ * apart from wrong passwords) and a server nonce (printable, no ',').
+ * Writes the server-first message to out (NUL-terminated).
+ * Returns its length or -ENOBUFS.
+ */
+int scram_server_first(struct scram_server *s, const struct store_scram *cred,
+                       const char *server_nonce, char *out, size_t cap);
+/**
+ * Checks the decoded client-final message. On success writes the
+ * server-final message ("v=...") to out and returns its length; returns
+ * -EINVAL for a malformed message, -EACCES for a wrong proof (or unknown user).
+ */
+int scram_server_final(struct scram_server *s, const char *msg, size_t len, char *out,
+                       size_t cap);
+
+/**
+ * Parses a decoded PLAIN message "authzid\0authcid\0passwd". Pointers into
+ * msg are returned with their lengths (authzid may be empty).
+ * Returns 0 or -EINVAL.
+ */
+int sasl_plain_parse(const char *msg, size_t len, const char **authzid, size_t *authzid_len,
+                     const char **authcid, size_t *authcid_len, const char **passwd,
+                     size_t *passwd_len);
+/** Checks a password against a stored credential (PBKDF2: off the loop). */
+bool sasl_plain_check(enum scram_hash h, const struct store_scram *cred, const char *passwd,
+                      size_t passwd_len);
+
+/** Base64 encode len bytes into out (NUL-terminated). Returns length or -ENOBUFS. */
+int sasl_b64_encode(const void *in, size_t len, char *out, size_t cap);
+/** Base64 decode (whitespace not allowed; "=" alone means empty). Returns length or -EINVAL. */
+int sasl_b64_decode(const char *in, size_t len, unsigned char *out, size_t cap);
+
+#endif
