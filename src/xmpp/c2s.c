@@ -1,0 +1,787 @@
+/*
+ * c2s: the client stream. Transitions are driven by the parser callbacks
+ * (on_stream_open, on_stanza, on_stream_close) and by storage completions
+ * (on_auth_done), each a small function named after what it handles.
+ *
+ * Invariants:
+ * - Nothing but <starttls/>, SASL and stream-level elements is accepted
+ *   before authentication; nothing but bind/session IQs before binding.
+ * - While a storage request is outstanding the parser is suspended and the
+ *   socket is not read, so stanzas are handled strictly in order.
+ * - A storage completion finds its session by conn id, never by pointer:
+ *   the session may have gone while the request was out.
+ * - `from` on every routed stanza is the session's full JID.
+ */
+#include "xmpp/c2s.h"
+#include "conf/conf.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "xmpp/authlimit.h"
+#include "xmpp/router.h"
+#include "xmpp/sessions.h"
+#include "xmpp/stanza.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#define C2S_MAX_AUTH_FAILURES 5
+
+/* A storage request for SASL, with what the completion needs. */
+struct auth_req {
+    struct store_req r; /* first: the completion casts back */
+    uint64_t conn_id;
+    enum scram_hash hash; /* PLAIN: which credential to check against */
+    char *password;       /* PLAIN only, wiped after the check */
+    size_t password_len;
+    bool ok; /* PLAIN: password matched */
+};
+
+static void parse_result(struct c2s *s, int rc);
+
+static const struct conf *conf_of(const struct c2s *s)
+{
+    return s->w->srv->conf;
+}
+
+static void set_ctx(struct c2s *s)
+{
+    char full[JID_BUF] = "";
+    if (s->state == C2S_BOUND)
+        jid_full(&s->jid, full, sizeof(full));
+    else if (s->authed)
+        jid_bare(&s->jid, full, sizeof(full));
+    /* the context is for humans: a JID longer than the room left is cut */
+    int n = snprintf(s->ctx, sizeof(s->ctx), "c2s#%llu %s", (unsigned long long)s->id,
+                     s->conn->peer);
+    if (full[0] && n > 0 && (size_t)n + 2 < sizeof(s->ctx)) {
+        s->ctx[n] = ' ';
+        size_t room = sizeof(s->ctx) - (size_t)n - 2;
+        size_t fl = strlen(full);
+        memcpy(s->ctx + n + 1, full, fl < room ? fl : room);
+        s->ctx[n + 1 + (fl < room ? fl : room)] = '\0';
+    }
+}
+
+/* The address part of "ip:port" / "[v6]:port", for per-IP accounting. */
+static void peer_ip(const struct c2s *s, char *out, size_t cap)
+{
+    const char *p = s->conn->peer;
+    const char *colon = strrchr(p, ':');
+    size_t n = colon ? (size_t)(colon - p) : strlen(p);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+struct c2s *c2s_find(struct worker *w, uint64_t id)
+{
+    return map_get(&w->c2s_by_id, &id, sizeof(id));
+}
+
+void c2s_send_chunk(struct c2s *s, struct chunk *chunk)
+{
+    if (s->state != C2S_CLOSED)
+        conn_send_chunk(s->conn, chunk);
+}
+
+static void send_str(struct c2s *s, const char *str)
+{
+    if (s->state != C2S_CLOSED)
+        conn_send(s->conn, str, strlen(str));
+}
+
+void c2s_send_node(struct c2s *s, const struct xml_node *n)
+{
+    struct buf *b = &s->w->out;
+    buf_reset(b);
+    if (xml_serialize(b, n, XML_NS_CLIENT) == 0 && s->state != C2S_CLOSED)
+        conn_send(s->conn, b->data, b->len);
+}
+
+static void send_header(struct c2s *s)
+{
+    char id[17];
+    rand_token(id, 16);
+    struct buf *b = &s->w->out;
+    buf_reset(b);
+    buf_puts(b, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                "xmlns:stream='http://etherx.jabber.org/streams' id='");
+    buf_puts(b, id);
+    buf_puts(b, "' from='");
+    xml_escape_attr(b, s->w->srv->domain, strlen(s->w->srv->domain));
+    buf_puts(b, "' version='1.0' xml:lang='en'>");
+    conn_send(s->conn, b->data, b->len);
+    s->header_sent = true;
+}
+
+void c2s_stream_error(struct c2s *s, const char *cond, const char *text)
+{
+    if (s->state == C2S_CLOSED)
+        return;
+    if (!s->header_sent)
+        send_header(s);
+    struct buf *b = &s->w->out;
+    buf_reset(b);
+    buf_printf(b, "<stream:error><%s xmlns='" XMPP_NS_STREAMS "'/>", cond);
+    if (text) {
+        buf_puts(b, "<text xmlns='" XMPP_NS_STREAMS "' xml:lang='en'>");
+        xml_escape_text(b, text, strlen(text));
+        buf_puts(b, "</text>");
+    }
+    buf_puts(b, "</stream:error></stream:stream>");
+    conn_send(s->conn, b->data, b->len);
+    log_write(LOG_INFO, s->ctx, "stream error %s%s%s", cond, text ? ": " : "", text ? text : "");
+    s->state = C2S_CLOSED;
+    conn_close(s->conn, cond);
+}
+
+void c2s_shutdown(struct c2s *s)
+{
+    if (s->state == C2S_CLOSED)
+        return;
+    if (!s->header_sent)
+        send_header(s);
+    send_str(s, "</stream:stream>");
+    s->state = C2S_CLOSED;
+    conn_close(s->conn, "server shutdown");
+}
+
+/* ---- features ------------------------------------------------------------------------ */
+
+static void send_features(struct c2s *s)
+{
+    const struct conf *cf = conf_of(s);
+    bool tls_ok = s->w->srv->ssl_ctx != NULL;
+    struct buf *b = &s->w->out;
+    buf_reset(b);
+    buf_puts(b, "<stream:features>");
+    if (!s->authed) {
+        if (!s->secure && tls_ok) {
+            buf_puts(b, "<starttls xmlns='" XMPP_NS_TLS "'>");
+            if (cf->c2s.require_tls)
+                buf_puts(b, "<required/>");
+            buf_puts(b, "</starttls>");
+        }
+        if (s->secure || !cf->c2s.require_tls) {
+            buf_puts(b, "<mechanisms xmlns='" XMPP_NS_SASL "'>"
+                        "<mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism>");
+            if (s->secure && cf->auth.plain)
+                buf_puts(b, "<mechanism>PLAIN</mechanism>");
+            buf_puts(b, "</mechanisms>");
+        }
+    } else {
+        buf_puts(b, "<bind xmlns='" XMPP_NS_BIND "'/>"
+                    "<session xmlns='" XMPP_NS_SESSION "'><optional/></session>");
+    }
+    buf_puts(b, "</stream:features>");
+    conn_send(s->conn, b->data, b->len);
+}
+
+/* ---- parser callbacks ------------------------------------------------------------------ */
+
+static void on_stream_open(void *arg, struct xml_node *root)
+{
+    struct c2s *s = arg;
+    if (s->state == C2S_CLOSED)
+        return;
+    if (!xml_is(root, XML_NS_STREAM, "stream")) {
+        c2s_stream_error(s, "invalid-namespace", NULL);
+        return;
+    }
+    send_header(s);
+    const char *to = xml_attr(root, "to");
+    const char *version = xml_attr(root, "version");
+    struct jid tj;
+    if (!to || jid_parse(&tj, to, strlen(to)) < 0 || tj.has_local || tj.has_resource ||
+        strcmp(jid_domain(&tj), s->w->srv->domain) != 0) {
+        c2s_stream_error(s, "host-unknown", "This server does not serve that domain");
+        return;
+    }
+    if (!version || strtol(version, NULL, 10) < 1) {
+        c2s_stream_error(s, "unsupported-version", "XMPP 1.0 is required");
+        return;
+    }
+    s->state = C2S_OPEN;
+    send_features(s);
+}
+
+static void on_stream_close(void *arg)
+{
+    struct c2s *s = arg;
+    if (s->state == C2S_CLOSED)
+        return;
+    send_str(s, "</stream:stream>");
+    s->state = C2S_CLOSED;
+    conn_close(s->conn, "client closed stream");
+}
+
+/* Stream restart after STARTTLS or SASL success: a fresh document, the header comes again. */
+static void restart(struct c2s *s)
+{
+    xml_parser_reset(s->parser);
+    s->suspended = false;
+    s->state = C2S_HEADER;
+    s->header_sent = false;
+}
+
+static void handle_starttls(struct c2s *s)
+{
+    if (s->secure || !s->w->srv->ssl_ctx || s->authed) {
+        send_str(s, "<failure xmlns='" XMPP_NS_TLS "'/></stream:stream>");
+        s->state = C2S_CLOSED;
+        conn_close(s->conn, "starttls refused");
+        return;
+    }
+    send_str(s, "<proceed xmlns='" XMPP_NS_TLS "'/>");
+    restart(s); /* bytes after <starttls/> are dropped: never read them as plaintext */
+    conn_starttls(s->conn);
+}
+
+/* ---- SASL ------------------------------------------------------------------------------ */
+
+static void sasl_reset(struct c2s *s)
+{
+    if (s->scram) {
+        OPENSSL_cleanse(s->scram, sizeof(*s->scram));
+        free(s->scram);
+        s->scram = NULL;
+    }
+    s->sasl = SASL_NONE;
+}
+
+static void sasl_failure_now(struct c2s *s, const char *cond)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "<failure xmlns='" XMPP_NS_SASL "'><%s/></failure>", cond);
+    send_str(s, msg);
+}
+
+/* Continues input after a suspension; reading restarts only if the parser did not stop again. */
+static void resume_parser(struct c2s *s)
+{
+    s->suspended = false;
+    int rc = xml_parser_resume(s->parser);
+    if (rc != XML_PARSE_SUSPENDED && s->state != C2S_CLOSED)
+        conn_pause(s->conn, false);
+    parse_result(s, rc);
+}
+
+static void delayed_failure(struct loop *l, struct timer *t);
+
+/* An authentication failed: answer after the per-IP delay, close after too many. */
+static void auth_failed(struct c2s *s, const char *cond, bool counts)
+{
+    sasl_reset(s);
+    if (!counts) {
+        sasl_failure_now(s, cond);
+        return;
+    }
+    char ip[64];
+    peer_ip(s, ip, sizeof(ip));
+    s->auth_failures++;
+    uint64_t delay = authlimit_fail(s->w->srv->authlimit, ip, loop_now(s->w->loop));
+    log_write(LOG_INFO, s->ctx, "authentication failed (%s), answering in %llu ms", cond,
+              (unsigned long long)delay);
+    s->sasl = SASL_DELAYED_FAILURE;
+    /* the parser stays suspended and the socket unread until the answer goes out */
+    if (!s->suspended)
+        xml_parser_suspend(s->parser);
+    conn_pause(s->conn, true);
+    loop_timer_start(s->w->loop, &s->auth_timer, delay, delayed_failure);
+}
+
+static void delayed_failure(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct c2s *s = (struct c2s *)((char *)t - offsetof(struct c2s, auth_timer));
+    s->sasl = SASL_NONE;
+    if (s->auth_failures >= C2S_MAX_AUTH_FAILURES) {
+        sasl_failure_now(s, "not-authorized");
+        c2s_stream_error(s, "policy-violation", "Too many failed authentication attempts");
+        return;
+    }
+    sasl_failure_now(s, "not-authorized");
+    resume_parser(s);
+}
+
+static void auth_success(struct c2s *s, const char *mech, const char *extra)
+{
+    char ip[64];
+    peer_ip(s, ip, sizeof(ip));
+    authlimit_ok(s->w->srv->authlimit, ip);
+    s->authed = true;
+    jid_from_parts(&s->jid, s->user, s->w->srv->domain, NULL);
+    set_ctx(s);
+    log_write(LOG_INFO, s->ctx, "authenticated with %s over %s", mech,
+              conn_tls_version(s->conn));
+    struct buf *b = &s->w->out;
+    buf_reset(b);
+    buf_puts(b, "<success xmlns='" XMPP_NS_SASL "'>");
+    if (extra) {
+        char enc[512];
+        if (sasl_b64_encode(extra, strlen(extra), enc, sizeof(enc)) > 0)
+            buf_puts(b, enc);
+    }
+    buf_puts(b, "</success>");
+    conn_send(s->conn, b->data, b->len);
+    sasl_reset(s);
+    restart(s);
+    conn_pause(s->conn, false);
+}
+
+static const struct store_scram *cred_of(const struct store_account *a, enum scram_hash h)
+{
+    return h == SCRAM_SHA256 ? &a->sha256 : &a->sha1;
+}
+
+/* Storage thread, after the lookup: the PLAIN password check (PBKDF2) stays off the loop. */
+static void plain_check(struct store_req *r)
+{
+    struct auth_req *ar = (struct auth_req *)r;
+    ar->ok = r->status == 0 &&
+             sasl_plain_check(ar->hash, cred_of(&r->u.account.account, ar->hash), ar->password,
+                              ar->password_len);
+    OPENSSL_cleanse(ar->password, ar->password_len);
+}
+
+static void free_auth_req(struct auth_req *ar)
+{
+    if (ar->password) {
+        OPENSSL_cleanse(ar->password, ar->password_len);
+        free(ar->password);
+    }
+    OPENSSL_cleanse(&ar->r.u.account.account, sizeof(ar->r.u.account.account));
+    free(ar);
+}
+
+static void on_auth_done(struct mail *m, void *ctx)
+{
+    struct auth_req *ar = (struct auth_req *)m;
+    struct c2s *s = c2s_find(ctx, ar->conn_id);
+    if (!s || s->state == C2S_CLOSED || s->pending != &ar->r) {
+        free_auth_req(ar);
+        return;
+    }
+    s->pending = NULL;
+    int status = ar->r.status;
+    if (status < 0 && status != -ENOENT) {
+        log_write(LOG_WARN, s->ctx, "account lookup failed: %s", strerror(-status));
+        free_auth_req(ar);
+        sasl_reset(s);
+        sasl_failure_now(s, "temporary-auth-failure");
+        resume_parser(s);
+        return;
+    }
+    if (s->sasl == SASL_PLAIN) {
+        bool ok = ar->ok;
+        free_auth_req(ar);
+        if (ok)
+            auth_success(s, "PLAIN", NULL);
+        else
+            auth_failed(s, "not-authorized", true);
+        return;
+    }
+    /* SCRAM: send server-first */
+    char nonce[33], first[SASL_MSG_MAX + 1], enc[2 * SASL_MSG_MAX];
+    rand_token(nonce, 32);
+    const struct store_scram *cred =
+        status == 0 ? cred_of(&ar->r.u.account.account, s->scram->hash) : NULL;
+    int n = scram_server_first(s->scram, cred, nonce, first, sizeof(first));
+    free_auth_req(ar);
+    if (n < 0 || sasl_b64_encode(first, (size_t)n, enc, sizeof(enc)) < 0) {
+        sasl_reset(s);
+        sasl_failure_now(s, "temporary-auth-failure");
+        resume_parser(s);
+        return;
+    }
+    struct buf *b = &s->w->out;
+    buf_reset(b);
+    buf_printf(b, "<challenge xmlns='" XMPP_NS_SASL "'>%s</challenge>", enc);
+    conn_send(s->conn, b->data, b->len);
+    resume_parser(s);
+}
+
+/* Submits the account lookup and suspends input until it completes. */
+static void lookup_account(struct c2s *s, const char *user, char *password, size_t password_len,
+                           enum scram_hash hash)
+{
+    struct auth_req *ar;
+    XNEW(ar);
+    ar->r.mail.fn = on_auth_done;
+    ar->r.reply = s->w->mb;
+    ar->r.op = STORE_ACCOUNT_GET;
+    snprintf(ar->r.u.account.user, sizeof(ar->r.u.account.user), "%s", user);
+    ar->conn_id = s->id;
+    ar->hash = hash;
+    if (password) {
+        ar->password = password;
+        ar->password_len = password_len;
+        ar->r.after = plain_check;
+    }
+    s->pending = &ar->r;
+    xml_parser_suspend(s->parser);
+    conn_pause(s->conn, true);
+    store_submit(s->w->srv->store, &ar->r);
+}
+
+/* Decodes the base64 text of a SASL element into out. Returns length or -EINVAL. */
+static int sasl_payload(struct arena *a, const struct xml_node *n, unsigned char *out, size_t cap)
+{
+    const char *t = xml_text(a, n);
+    size_t len = strlen(t);
+    if (len == 0 || (len == 1 && t[0] == '='))
+        return 0;
+    return sasl_b64_decode(t, len, out, cap);
+}
+
+static void handle_auth(struct c2s *s, struct xml_node *el, struct arena *a)
+{
+    const struct conf *cf = conf_of(s);
+    if (s->authed || s->sasl != SASL_NONE) {
+        auth_failed(s, "aborted", false);
+        return;
+    }
+    if (!s->secure && cf->c2s.require_tls) {
+        sasl_failure_now(s, "encryption-required");
+        return;
+    }
+    const char *mech = xml_attr(el, "mechanism");
+    unsigned char msg[SASL_MSG_MAX + 1];
+    int len = sasl_payload(a, el, msg, sizeof(msg) - 1);
+    if (len < 0) {
+        sasl_failure_now(s, "incorrect-encoding");
+        return;
+    }
+    msg[len] = '\0';
+    if (mech && (strcmp(mech, "SCRAM-SHA-256") == 0 || strcmp(mech, "SCRAM-SHA-1") == 0)) {
+        enum scram_hash h = strcmp(mech, "SCRAM-SHA-256") == 0 ? SCRAM_SHA256 : SCRAM_SHA1;
+        s->scram = xcalloc(1, sizeof(*s->scram));
+        s->sasl = SASL_SCRAM;
+        int rc = scram_server_start(s->scram, h, (const char *)msg, (size_t)len);
+        if (rc < 0) {
+            sasl_reset(s);
+            sasl_failure_now(s, rc == -ENOTSUP ? "not-authorized" : "malformed-request");
+            return;
+        }
+        char user[STORE_USER_MAX + 1];
+        int ul = jid_normalize_local(s->scram->username, strlen(s->scram->username), user,
+                                     sizeof(user));
+        if (ul <= 0)
+            user[0] = '\0'; /* no such account can exist: the exchange fails at the end */
+        snprintf(s->user, sizeof(s->user), "%s", user);
+        lookup_account(s, user, NULL, 0, h);
+        return;
+    }
+    if (mech && strcmp(mech, "PLAIN") == 0 && s->secure && cf->auth.plain) {
+        const char *authz, *authc, *pw;
+        size_t authz_len, authc_len, pw_len;
+        if (sasl_plain_parse((const char *)msg, (size_t)len, &authz, &authz_len, &authc,
+                             &authc_len, &pw, &pw_len) < 0) {
+            OPENSSL_cleanse(msg, sizeof(msg));
+            sasl_failure_now(s, "malformed-request");
+            return;
+        }
+        char user[STORE_USER_MAX + 1];
+        int ul = jid_normalize_local(authc, authc_len, user, sizeof(user));
+        if (ul <= 0)
+            user[0] = '\0';
+        if (authz_len) {
+            /* an authzid is accepted only when it names the same account */
+            char want[JID_BUF];
+            snprintf(want, sizeof(want), "%s@%s", user, s->w->srv->domain);
+            if (strlen(want) != authz_len || strncmp(want, authz, authz_len) != 0) {
+                OPENSSL_cleanse(msg, sizeof(msg));
+                sasl_failure_now(s, "invalid-authzid");
+                return;
+            }
+        }
+        s->sasl = SASL_PLAIN;
+        snprintf(s->user, sizeof(s->user), "%s", user);
+        char *copy = xmalloc(pw_len + 1);
+        memcpy(copy, pw, pw_len);
+        copy[pw_len] = '\0';
+        OPENSSL_cleanse(msg, sizeof(msg));
+        lookup_account(s, user, copy, pw_len, SCRAM_SHA256);
+        return;
+    }
+    sasl_failure_now(s, "invalid-mechanism");
+}
+
+static void handle_response(struct c2s *s, struct xml_node *el, struct arena *a)
+{
+    if (s->sasl != SASL_SCRAM || !s->scram || s->scram->state != SCRAM_SENT_FIRST) {
+        auth_failed(s, "malformed-request", false);
+        return;
+    }
+    unsigned char msg[SASL_MSG_MAX + 1];
+    int len = sasl_payload(a, el, msg, sizeof(msg) - 1);
+    if (len < 0) {
+        auth_failed(s, "incorrect-encoding", false);
+        return;
+    }
+    msg[len] = '\0';
+    char final[256];
+    const char *mech = scram_mech_name(s->scram->hash);
+    int rc = scram_server_final(s->scram, (const char *)msg, (size_t)len, final, sizeof(final));
+    if (rc == -EINVAL)
+        auth_failed(s, "malformed-request", false);
+    else if (rc < 0)
+        auth_failed(s, "not-authorized", true);
+    else
+        auth_success(s, mech, final);
+}
+
+/* ---- bound stanzas ---------------------------------------------------------------------- */
+
+static void idle_timer(struct loop *l, struct timer *t);
+
+static void handle_bind(struct c2s *s, struct xml_node *iq, struct xml_node *bind, struct arena *a)
+{
+    const char *type = xml_attr(iq, "type");
+    if (!type || strcmp(type, "set") != 0 || !xml_attr(iq, "id")) {
+        c2s_send_node(s, stanza_error(a, iq, "modify", "bad-request"));
+        return;
+    }
+    if (s->state == C2S_BOUND) {
+        c2s_send_node(s, stanza_error(a, iq, "cancel", "not-allowed"));
+        return;
+    }
+    struct xml_node *r = xml_child(bind, XMPP_NS_BIND, "resource");
+    char res[JID_PART_MAX + 1];
+    const char *want = r ? xml_text(a, r) : "";
+    /* trim surrounding whitespace, as clients put the resource in pretty-printed XML */
+    while (*want == ' ' || *want == '\t' || *want == '\n' || *want == '\r')
+        want++;
+    size_t wl = strlen(want);
+    while (wl && (want[wl - 1] == ' ' || want[wl - 1] == '\t' || want[wl - 1] == '\n' ||
+                  want[wl - 1] == '\r'))
+        wl--;
+    if (wl == 0) {
+        memcpy(res, "tern-", 5);
+        rand_token(res + 5, 12);
+    } else if (wl > JID_PART_MAX) {
+        c2s_send_node(s, stanza_error(a, iq, "modify", "bad-request"));
+        return;
+    } else {
+        memcpy(res, want, wl);
+        res[wl] = '\0';
+    }
+    struct jid full;
+    if (jid_from_parts(&full, s->user, s->w->srv->domain, res) < 0) {
+        c2s_send_node(s, stanza_error(a, iq, "modify", "bad-request"));
+        return;
+    }
+    struct sess_addr addr = {.worker = s->w->id, .conn_id = s->id}, old;
+    int rc = sessions_bind(s->w->srv->sessions, &full, &addr, &old);
+    if (rc < 0) {
+        c2s_send_node(s, stanza_error(a, iq, "wait", "resource-constraint"));
+        return;
+    }
+    s->jid = full;
+    s->state = C2S_BOUND;
+    set_ctx(s);
+    if (rc == 1) {
+        log_write(LOG_INFO, s->ctx, "replaces an older session with the same resource");
+        router_kick(s->w, &old);
+    }
+    log_write(LOG_INFO, s->ctx, "session bound");
+    loop_timer_start(s->w->loop, &s->timer, (uint64_t)conf_of(s)->limits.idle_timeout * 1000,
+                     idle_timer);
+    char fj[JID_BUF];
+    jid_full(&s->jid, fj, sizeof(fj));
+    struct xml_node *res_iq = stanza_result(a, iq);
+    xml_set_attr(a, res_iq, "to", NULL);
+    struct xml_node *b = xml_add_child(a, res_iq, XMPP_NS_BIND, "bind");
+    xml_add_text(a, xml_add_child(a, b, XMPP_NS_BIND, "jid"), fj, strlen(fj));
+    c2s_send_node(s, res_iq);
+}
+
+static void handle_stanza(struct c2s *s, struct xml_node *st, struct arena *a)
+{
+    if (!s->authed) {
+        c2s_stream_error(s, "not-authorized", NULL);
+        return;
+    }
+    if (strcmp(st->name, "iq") == 0) {
+        struct xml_node *bind = xml_child(st, XMPP_NS_BIND, "bind");
+        if (bind) {
+            handle_bind(s, st, bind, a);
+            return;
+        }
+        struct xml_node *sess = xml_child(st, XMPP_NS_SESSION, "session");
+        if (sess && s->state == C2S_BOUND) {
+            /* RFC 3921 session establishment: a no-op kept for old clients */
+            struct xml_node *r = stanza_result(a, st);
+            xml_set_attr(a, r, "from", NULL);
+            c2s_send_node(s, r);
+            return;
+        }
+    }
+    if (s->state != C2S_BOUND) {
+        c2s_stream_error(s, "not-authorized", "Bind a resource first");
+        return;
+    }
+    char fj[JID_BUF];
+    jid_full(&s->jid, fj, sizeof(fj));
+    xml_set_attr(a, st, "from", fj);
+    router_route(s, st, a);
+}
+
+static void on_stanza(void *arg, struct xml_node *el, struct arena *a)
+{
+    struct c2s *s = arg;
+    if (s->state == C2S_CLOSED)
+        return;
+    if (strcmp(el->ns, XMPP_NS_TLS) == 0 && strcmp(el->name, "starttls") == 0)
+        handle_starttls(s);
+    else if (strcmp(el->ns, XMPP_NS_SASL) == 0 && strcmp(el->name, "auth") == 0)
+        handle_auth(s, el, a);
+    else if (strcmp(el->ns, XMPP_NS_SASL) == 0 && strcmp(el->name, "response") == 0)
+        handle_response(s, el, a);
+    else if (strcmp(el->ns, XMPP_NS_SASL) == 0 && strcmp(el->name, "abort") == 0)
+        auth_failed(s, "aborted", false);
+    else if (stanza_is(el))
+        handle_stanza(s, el, a);
+    else if (el->ns[0] == '\0')
+        c2s_stream_error(s, "invalid-namespace", NULL);
+    else
+        c2s_stream_error(s, "unsupported-stanza-type", NULL);
+}
+
+static const struct xml_parser_cb parser_cb = {on_stream_open, on_stanza, on_stream_close};
+
+/* ---- connection callbacks and timers -------------------------------------------------- */
+
+static void parse_result(struct c2s *s, int rc)
+{
+    switch (rc) {
+    case XML_PARSE_SUSPENDED:
+        s->suspended = true;
+        if (s->state != C2S_CLOSED)
+            conn_pause(s->conn, true);
+        break;
+    case XML_PARSE_OK:
+    case XML_PARSE_CLOSED:
+        break; /* closing was handled by on_stream_close */
+    case XML_PARSE_RESTRICTED:
+        c2s_stream_error(s, "restricted-xml", xml_parser_error(s->parser));
+        break;
+    case XML_PARSE_POLICY:
+        c2s_stream_error(s, "policy-violation", xml_parser_error(s->parser));
+        break;
+    default:
+        c2s_stream_error(s, "not-well-formed", xml_parser_error(s->parser));
+        break;
+    }
+}
+
+static void on_data(struct conn *c, const char *data, size_t len)
+{
+    struct c2s *s = c->owner;
+    if (s->state == C2S_CLOSED)
+        return;
+    s->last_rx = loop_now(s->w->loop);
+    s->ping_out = false;
+    parse_result(s, xml_parser_feed(s->parser, data, len));
+}
+
+static void on_secure(struct conn *c)
+{
+    struct c2s *s = c->owner;
+    s->secure = true;
+}
+
+static void on_close(struct conn *c)
+{
+    struct c2s *s = c->owner;
+    struct worker *w = s->w;
+    if (s->jid.has_resource)
+        sessions_unbind(w->srv->sessions, &s->jid, s->id);
+    log_write(s->authed ? LOG_INFO : LOG_DEBUG, s->ctx, "disconnected: %s",
+              c->close_reason ? c->close_reason : "closed");
+    loop_timer_stop(w->loop, &s->timer);
+    loop_timer_stop(w->loop, &s->auth_timer);
+    map_del(&w->c2s_by_id, &s->id, sizeof(s->id));
+    list_del(&s->link);
+    w->n_c2s--;
+    xml_parser_free(s->parser);
+    sasl_reset(s);
+    /* an outstanding storage request is freed by its completion, which finds no session */
+    free(s);
+    if (w->stopping && w->n_c2s == 0)
+        loop_stop(w->loop);
+}
+
+static const struct conn_ops c2s_ops = {on_data, on_secure, on_close};
+
+static void handshake_timer(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct c2s *s = (struct c2s *)((char *)t - offsetof(struct c2s, timer));
+    c2s_stream_error(s, "connection-timeout", "Authentication took too long");
+}
+
+static void idle_timer(struct loop *l, struct timer *t)
+{
+    struct c2s *s = (struct c2s *)((char *)t - offsetof(struct c2s, timer));
+    const struct conf *cf = conf_of(s);
+    uint64_t idle_ms = (uint64_t)cf->limits.idle_timeout * 1000;
+    if (s->ping_out) {
+        c2s_stream_error(s, "connection-timeout", "No answer to ping");
+        return;
+    }
+    uint64_t now = loop_now(l), quiet = now - s->last_rx;
+    if (quiet < idle_ms) {
+        loop_timer_start(l, &s->timer, idle_ms - quiet, idle_timer);
+        return;
+    }
+    char buf[256], fj[JID_BUF], id[13];
+    jid_full(&s->jid, fj, sizeof(fj));
+    rand_token(id, 12);
+    struct buf *b = &s->w->out;
+    buf_reset(b);
+    buf_puts(b, "<iq type='get' from='");
+    xml_escape_attr(b, s->w->srv->domain, strlen(s->w->srv->domain));
+    buf_puts(b, "' to='");
+    xml_escape_attr(b, fj, strlen(fj));
+    snprintf(buf, sizeof(buf), "' id='ping-%s'><ping xmlns='urn:xmpp:ping'/></iq>", id);
+    buf_puts(b, buf);
+    conn_send(s->conn, b->data, b->len);
+    s->ping_out = true;
+    loop_timer_start(l, &s->timer, (uint64_t)cf->limits.ping_timeout * 1000, idle_timer);
+}
+
+void c2s_accept(struct worker *w, int fd, bool tls, const char *peer)
+{
+    if (w->stopping) {
+        close(fd);
+        return;
+    }
+    struct c2s *s;
+    XNEW(s);
+    s->w = w;
+    s->state = C2S_HEADER;
+    list_init(&s->link);
+    s->conn = conn_new(&w->cctx, fd, tls, &c2s_ops, s, peer);
+    if (!s->conn) {
+        free(s);
+        return;
+    }
+    s->id = s->conn->id;
+    s->parser = xml_parser_new(&w->srv->xml_limits, &parser_cb, s);
+    s->last_rx = loop_now(w->loop);
+    map_put(&w->c2s_by_id, &s->id, sizeof(s->id), s);
+    list_push(&w->c2s_all, &s->link);
+    w->n_c2s++;
+    set_ctx(s);
+    log_write(LOG_DEBUG, s->ctx, "connected%s", tls ? " (direct TLS)" : "");
+    loop_timer_start(w->loop, &s->timer, (uint64_t)conf_of(s)->limits.handshake_timeout * 1000,
+                     handshake_timer);
+}

@@ -1,0 +1,81 @@
+/*
+ * c2s: one client-to-server XMPP session — the stream state machine on top
+ * of a net/conn and an xml/parser.
+ *
+ *   HEADER --<stream>--> features
+ *     not secure: <starttls/> --> <proceed/>, TLS handshake, restart --> HEADER
+ *     secure, not authed: <auth/> (SASL, storage lookup off the loop) ...
+ *         --> <success/>, restart --> HEADER
+ *     authed: <iq><bind/></iq> --> BOUND: stanzas are routed
+ *   any --stream error / </stream:stream> / peer gone--> closed
+ *
+ * A c2s belongs to its worker's thread. Other workers reach it only by
+ * posting to that worker's mailbox with its conn id.
+ */
+#ifndef TERN_XMPP_C2S_H
+#define TERN_XMPP_C2S_H
+
+#include "core/arena.h"
+#include "core/chunk.h"
+#include "core/list.h"
+#include "core/loop.h"
+#include "store/store.h"
+#include "xml/parser.h"
+#include "xmpp/jid.h"
+#include "xmpp/sasl.h"
+#include "xmpp/server.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define XMPP_NS_STREAMS  "urn:ietf:params:xml:ns:xmpp-streams"
+#define XMPP_NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define XMPP_NS_TLS      "urn:ietf:params:xml:ns:xmpp-tls"
+#define XMPP_NS_SASL     "urn:ietf:params:xml:ns:xmpp-sasl"
+#define XMPP_NS_BIND     "urn:ietf:params:xml:ns:xmpp-bind"
+#define XMPP_NS_SESSION  "urn:ietf:params:xml:ns:xmpp-session"
+
+enum c2s_state { C2S_HEADER, C2S_OPEN, C2S_BOUND, C2S_CLOSED };
+enum c2s_sasl { SASL_NONE, SASL_SCRAM, SASL_PLAIN, SASL_DELAYED_FAILURE };
+
+struct c2s {
+    struct worker *w;
+    struct conn *conn;
+    uint64_t id; /* == conn->id */
+    enum c2s_state state;
+    bool header_sent;
+    bool secure;
+    bool authed;
+    bool available; /* sent available presence */
+    struct xml_parser *parser;
+    struct jid jid; /* full JID once bound; local part + domain once authed */
+    char user[STORE_USER_MAX + 1]; /* authenticated local part */
+    /* SASL in progress */
+    enum c2s_sasl sasl;
+    struct scram_server *scram;  /* allocated only during a SCRAM exchange */
+    struct store_req *pending;   /* outstanding storage request, NULL if none */
+    unsigned auth_failures;
+    bool suspended;          /* the parser holds unparsed input until resumed */
+    struct timer auth_timer; /* delays a failure answer (per-IP slow-down) */
+    /* timers: handshake deadline, then idle ping / ping deadline */
+    struct timer timer;
+    uint64_t last_rx; /* ms, loop time of the last bytes read */
+    bool ping_out;    /* a server ping is waiting for an answer */
+    struct list link; /* worker->c2s_all */
+    char ctx[160];    /* log context: "c2s#ID ip:port [jid]" */
+};
+
+/** Creates the session for a newly accepted socket (fd taken). */
+void c2s_accept(struct worker *w, int fd, bool tls, const char *peer);
+/** Queues a serialized stanza (refcounted) for the client. */
+void c2s_send_chunk(struct c2s *s, struct chunk *chunk);
+/** Serializes n (in the jabber:client context) and queues it. */
+void c2s_send_node(struct c2s *s, const struct xml_node *n);
+/** Sends a stream error with condition cond (and optional text), then closes. */
+void c2s_stream_error(struct c2s *s, const char *cond, const char *text);
+/** Sends </stream:stream> and closes (server shutdown). */
+void c2s_shutdown(struct c2s *s);
+/** Returns this worker's session for a conn id, or NULL. */
+struct c2s *c2s_find(struct worker *w, uint64_t id);
+
+#endif

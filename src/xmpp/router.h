@@ -1,0 +1,25 @@
+/*
+ * router: decides where a stanza from a bound client goes (RFC 6120 §10,
+ * RFC 6121 §8): to a module (IQs for the server or the sender's account), to
+ * online sessions of a local user (serialized once into a refcounted chunk,
+ * handed to other workers through their mailboxes), or back as an error.
+ */
+#ifndef TERN_XMPP_ROUTER_H
+#define TERN_XMPP_ROUTER_H
+
+#include "core/arena.h"
+#include "core/chunk.h"
+#include "xml/xml.h"
+#include "xmpp/sessions.h"
+
+struct c2s;
+struct worker;
+
+/** Routes st (its from already stamped by the session) sent by bound session s. */
+void router_route(struct c2s *s, struct xml_node *st, struct arena *a);
+/** Queues chunk for the session at addr, on this worker or through another's mailbox. */
+void router_deliver(struct worker *w, const struct sess_addr *addr, struct chunk *chunk);
+/** Asks the worker holding addr to close that session with a <conflict/> stream error. */
+void router_kick(struct worker *w, const struct sess_addr *addr);
+
+#endif
