@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define DEFAULT_CONF "/etc/tern/tern.conf"
+#define DEFAULT_CONF  "/etc/tern/tern.conf"
 #define MAX_OVERRIDES 128
 
 static void usage(FILE *f)
@@ -117,9 +117,8 @@ int main(int argc, char **argv)
     log_info("ternd ready: domain %s, %u workers, STARTTLS on %s:%u%s, direct TLS %s%u, "
              "store %s",
              conf.domain, srv.n_workers, conf.c2s.bind, conf.c2s.port,
-             conf.c2s.require_tls ? " (required)" : "",
-             conf.c2s.tls_port ? "on port " : "off", conf.c2s.tls_port ? conf.c2s.tls_port : 0,
-             conf.store.path);
+             conf.c2s.require_tls ? " (required)" : "", conf.c2s.tls_port ? "on port " : "off",
+             conf.c2s.tls_port ? conf.c2s.tls_port : 0, conf.store.path);
     log_info("certificate %s sha256 %s", conf.tls.cert, fp);
 
     int sig = 0;

@@ -16,15 +16,15 @@
 #include <stddef.h>
 
 struct conf {
-    char *domain;   /* required */
-    char *data_dir; /* default /var/lib/tern */
+    char *domain;     /* required */
+    char *data_dir;   /* default /var/lib/tern */
     unsigned workers; /* 0: one per online CPU */
 
     struct {
-        char *bind;       /* listen address, default "0.0.0.0" */
-        unsigned port;    /* STARTTLS port, default 5222 */
+        char *bind;        /* listen address, default "0.0.0.0" */
+        unsigned port;     /* STARTTLS port, default 5222 */
         unsigned tls_port; /* direct TLS port (XEP-0368), default 5223, 0 = off */
-        bool require_tls; /* default true */
+        bool require_tls;  /* default true */
     } c2s;
 
     struct {
@@ -57,30 +57,46 @@ struct conf {
     } store;
 };
 
-/** Sets every directive to its default (strings newly allocated). */
+/**
+ * Sets every directive to its default (strings newly allocated); derived
+ * defaults follow the default data_dir, domain stays NULL. c need not be
+ * initialized. Not thread-safe with respect to c.
+ */
 void conf_init(struct conf *c);
-/** Frees the strings. NULL-safe. */
+/** Frees the strings and sets them to NULL, so a second call is harmless. NULL-safe. */
 void conf_fini(struct conf *c);
 /**
  * Loads path (NULL: defaults only), then applies the overrides
  * ("section.key=value", or "key=value" for top-level keys) in order, then
  * checks the whole (domain set, bounds) and fills derived defaults
- * (tls.cert, tls.key, store.path from data_dir).
- * On error returns -EINVAL and writes one message per problem, each line
- * "FILE:LINE: message" (or "-o section.key: message"), into err (cap bytes).
+ * (tls.cert, tls.key, store.path from data_dir) that were not set.
+ * c must hold a conf_init'ed or zeroed struct: conf_load frees what it holds
+ * and starts again from the defaults. On success the caller owns the strings
+ * (conf_fini). On error returns -EINVAL, leaves c empty (all strings
+ * freed, conf_fini harmless) and writes one message per problem, each line
+ * "FILE:LINE: message" (or "-o section.key: message", or "FILE: message" for
+ * the whole config) ending in '\n', into err (cap bytes, always
+ * NUL-terminated when cap > 0, truncated if too small; "" on success).
  */
 int conf_load(struct conf *c, const char *path, const char *const *overrides, size_t n_overrides,
               char *err, size_t cap);
-/** Sets one directive by name ("c2s.port", "domain") from text. Returns 0 or -EINVAL with err. */
+/**
+ * Sets one directive by name ("c2s.port", "domain") from text, replacing the
+ * old value. Returns 0 or -EINVAL with "name: message" in err (err may be
+ * NULL). Derived defaults are not recomputed.
+ */
 int conf_set(struct conf *c, const char *name, const char *value, char *err, size_t cap);
 
 /** One row of the directive table, for docs and tests. */
 struct conf_directive {
     const char *section; /* "" for top-level */
     const char *key;
-    const char *type; /* "string", "uint", "bool", "size", "level" ... */
-    const char *def;  /* default as text ("" if derived or none) */
-    const char *help; /* one sentence */
+    const char *type;    /* "domain", "path", "addr", "uint", "size", "port", "bool", "level" */
+    const char *def;     /* default as text ("" if derived or none) */
+    const char *help;    /* one sentence */
+    unsigned min, max;   /* inclusive bounds for "uint", "size", "port"; 0, 0 otherwise */
+    const char *derived; /* derived default: this file name under data_dir; NULL if none */
+    size_t offset;       /* where the value lives in struct conf (char *, unsigned or bool) */
 };
 
 /** Returns the table; *n gets the row count. */

@@ -12,7 +12,7 @@ struct list {
     struct list *prev, *next;
 };
 
-#define LIST_ENTRY(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define LIST_ENTRY(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /** Makes l an empty list head (or an unlinked node). */
 static inline void list_init(struct list *l)

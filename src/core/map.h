@@ -13,9 +13,9 @@ struct map_slot;
 
 struct map {
     struct map_slot *slots;
-    size_t cap;   /* slots, a power of two (0 when empty) */
-    size_t n;     /* live entries */
-    size_t used;  /* live + tombstones */
+    size_t cap;  /* slots, a power of two (0 when empty) */
+    size_t n;    /* live entries */
+    size_t used; /* live + tombstones */
 };
 
 /** Initializes an empty map (no memory until the first put). */

@@ -25,8 +25,7 @@ void rand_bytes(void *buf, size_t len)
 
 void rand_token(char *out, size_t len)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     size_t i = 0;
     unsigned char pool[64];
     while (i < len) {

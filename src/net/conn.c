@@ -34,8 +34,8 @@ static uint64_t next_id(void)
 static void update_events(struct conn *c)
 {
     unsigned ev = 0;
-    bool reading = c->state == CONN_HANDSHAKE ||
-                   (c->state == CONN_OPEN && !c->paused && !c->starttls_pending);
+    bool reading =
+        c->state == CONN_HANDSHAKE || (c->state == CONN_OPEN && !c->paused && !c->starttls_pending);
     if (reading)
         ev |= LOOP_IN;
     if (c->want_out)

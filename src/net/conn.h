@@ -35,9 +35,9 @@
 /** Per-worker state shared by that worker's connections. */
 struct conn_ctx {
     struct loop *loop;
-    SSL_CTX *ssl_ctx;        /* NULL: no TLS */
-    struct list dirty;       /* connections with output to flush */
-    size_t out_max;          /* bytes queued per connection before it is dropped */
+    SSL_CTX *ssl_ctx;           /* NULL: no TLS */
+    struct list dirty;          /* connections with output to flush */
+    size_t out_max;             /* bytes queued per connection before it is dropped */
     char scratch[CONN_SCRATCH]; /* read buffer */
     char wbuf[CONN_SCRATCH];    /* TLS write coalescing */
 };
@@ -67,20 +67,20 @@ struct conn {
     void *owner; /* the protocol layer's object */
     uint64_t id; /* unique in the process */
     enum conn_state state;
-    SSL *ssl;  /* NULL for plain */
-    bool secure; /* TLS established */
+    SSL *ssl;              /* NULL for plain */
+    bool secure;           /* TLS established */
     bool starttls_pending; /* switch to TLS once the queue is flushed */
-    bool paused; /* reading stopped by the owner */
-    bool want_out; /* LOOP_OUT registered */
-    size_t tls_retry; /* length of an SSL_write to repeat exactly, 0 if none */
-    struct conn_out *out; /* ring of queued chunks */
+    bool paused;           /* reading stopped by the owner */
+    bool want_out;         /* LOOP_OUT registered */
+    size_t tls_retry;      /* length of an SSL_write to repeat exactly, 0 if none */
+    struct conn_out *out;  /* ring of queued chunks */
     size_t out_head, out_n, out_cap;
     size_t out_bytes;
     struct list dirty_link;
     struct task close_task;
-    struct task read_task; /* reads again: TLS bytes epoll cannot see, or unpause */
-    struct timer linger; /* bounds the final flush on close */
-    char peer[64]; /* "ip:port" */
+    struct task read_task;    /* reads again: TLS bytes epoll cannot see, or unpause */
+    struct timer linger;      /* bounds the final flush on close */
+    char peer[64];            /* "ip:port" */
     const char *close_reason; /* static string for the log */
 };
 

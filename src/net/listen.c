@@ -99,8 +99,7 @@ static void on_accept(struct loop *l, struct loop_io *io, unsigned ev)
     }
 }
 
-int listen_start(struct listener *ln, struct loop *loop, int fd, bool tls, listen_fn *fn,
-                 void *arg)
+int listen_start(struct listener *ln, struct loop *loop, int fd, bool tls, listen_fn *fn, void *arg)
 {
     ln->loop = loop;
     ln->tls = tls;

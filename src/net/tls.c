@@ -109,8 +109,7 @@ int tls_selfsigned(const char *cert, const char *key, const char *domain, char *
     X509_gmtime_adj(X509_getm_notAfter(x), 10L * 365 * 24 * 3600);
     X509_set_pubkey(x, pkey);
     X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)domain, -1, -1,
-                               0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)domain, -1, -1, 0);
     X509_set_issuer_name(x, name);
     char san[1100];
     snprintf(san, sizeof(san), "DNS:%s", domain);

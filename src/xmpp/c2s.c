@@ -57,8 +57,8 @@ static void set_ctx(struct c2s *s)
     else if (s->authed)
         jid_bare(&s->jid, full, sizeof(full));
     /* the context is for humans: a JID longer than the room left is cut */
-    int n = snprintf(s->ctx, sizeof(s->ctx), "c2s#%llu %s", (unsigned long long)s->id,
-                     s->conn->peer);
+    int n =
+        snprintf(s->ctx, sizeof(s->ctx), "c2s#%llu %s", (unsigned long long)s->id, s->conn->peer);
     if (full[0] && n > 0 && (size_t)n + 2 < sizeof(s->ctx)) {
         s->ctx[n] = ' ';
         size_t room = sizeof(s->ctx) - (size_t)n - 2;
@@ -319,8 +319,7 @@ static void auth_success(struct c2s *s, const char *mech, const char *extra)
     s->authed = true;
     jid_from_parts(&s->jid, s->user, s->w->srv->domain, NULL);
     set_ctx(s);
-    log_write(LOG_INFO, s->ctx, "authenticated with %s over %s", mech,
-              conn_tls_version(s->conn));
+    log_write(LOG_INFO, s->ctx, "authenticated with %s over %s", mech, conn_tls_version(s->conn));
     struct buf *b = &s->w->out;
     buf_reset(b);
     buf_puts(b, "<success xmlns='" XMPP_NS_SASL "'>");
@@ -345,9 +344,8 @@ static const struct store_scram *cred_of(const struct store_account *a, enum scr
 static void plain_check(struct store_req *r)
 {
     struct auth_req *ar = (struct auth_req *)r;
-    ar->ok = r->status == 0 &&
-             sasl_plain_check(ar->hash, cred_of(&r->u.account.account, ar->hash), ar->password,
-                              ar->password_len);
+    ar->ok = r->status == 0 && sasl_plain_check(ar->hash, cred_of(&r->u.account.account, ar->hash),
+                                                ar->password, ar->password_len);
     OPENSSL_cleanse(ar->password, ar->password_len);
 }
 
@@ -471,8 +469,8 @@ static void handle_auth(struct c2s *s, struct xml_node *el, struct arena *a)
             return;
         }
         char user[STORE_USER_MAX + 1];
-        int ul = jid_normalize_local(s->scram->username, strlen(s->scram->username), user,
-                                     sizeof(user));
+        int ul =
+            jid_normalize_local(s->scram->username, strlen(s->scram->username), user, sizeof(user));
         if (ul <= 0)
             user[0] = '\0'; /* no such account can exist: the exchange fails at the end */
         snprintf(s->user, sizeof(s->user), "%s", user);
@@ -482,8 +480,8 @@ static void handle_auth(struct c2s *s, struct xml_node *el, struct arena *a)
     if (mech && strcmp(mech, "PLAIN") == 0 && s->secure && cf->auth.plain) {
         const char *authz, *authc, *pw;
         size_t authz_len, authc_len, pw_len;
-        if (sasl_plain_parse((const char *)msg, (size_t)len, &authz, &authz_len, &authc,
-                             &authc_len, &pw, &pw_len) < 0) {
+        if (sasl_plain_parse((const char *)msg, (size_t)len, &authz, &authz_len, &authc, &authc_len,
+                             &pw, &pw_len) < 0) {
             OPENSSL_cleanse(msg, sizeof(msg));
             sasl_failure_now(s, "malformed-request");
             return;

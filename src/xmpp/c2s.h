@@ -28,12 +28,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define XMPP_NS_STREAMS  "urn:ietf:params:xml:ns:xmpp-streams"
-#define XMPP_NS_STANZAS  "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define XMPP_NS_TLS      "urn:ietf:params:xml:ns:xmpp-tls"
-#define XMPP_NS_SASL     "urn:ietf:params:xml:ns:xmpp-sasl"
-#define XMPP_NS_BIND     "urn:ietf:params:xml:ns:xmpp-bind"
-#define XMPP_NS_SESSION  "urn:ietf:params:xml:ns:xmpp-session"
+#define XMPP_NS_STREAMS "urn:ietf:params:xml:ns:xmpp-streams"
+#define XMPP_NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define XMPP_NS_TLS     "urn:ietf:params:xml:ns:xmpp-tls"
+#define XMPP_NS_SASL    "urn:ietf:params:xml:ns:xmpp-sasl"
+#define XMPP_NS_BIND    "urn:ietf:params:xml:ns:xmpp-bind"
+#define XMPP_NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 
 enum c2s_state { C2S_HEADER, C2S_OPEN, C2S_BOUND, C2S_CLOSED };
 enum c2s_sasl { SASL_NONE, SASL_SCRAM, SASL_PLAIN, SASL_DELAYED_FAILURE };
@@ -48,12 +48,12 @@ struct c2s {
     bool authed;
     bool available; /* sent available presence */
     struct xml_parser *parser;
-    struct jid jid; /* full JID once bound; local part + domain once authed */
+    struct jid jid;                /* full JID once bound; local part + domain once authed */
     char user[STORE_USER_MAX + 1]; /* authenticated local part */
     /* SASL in progress */
     enum c2s_sasl sasl;
-    struct scram_server *scram;  /* allocated only during a SCRAM exchange */
-    struct store_req *pending;   /* outstanding storage request, NULL if none */
+    struct scram_server *scram; /* allocated only during a SCRAM exchange */
+    struct store_req *pending;  /* outstanding storage request, NULL if none */
     unsigned auth_failures;
     bool suspended;          /* the parser holds unparsed input until resumed */
     struct timer auth_timer; /* delays a failure answer (per-IP slow-down) */

@@ -16,11 +16,11 @@ struct c2s;
 
 /** An IQ addressed to the server or to the sender's own account. */
 struct mod_iq {
-    struct c2s *s;             /* the asking session (bound) */
-    struct xml_node *iq;       /* from already stamped */
-    struct xml_node *payload;  /* the first child element */
-    struct arena *a;           /* the stanza's arena */
-    bool to_account;           /* addressed to the sender's bare JID, not the server */
+    struct c2s *s;            /* the asking session (bound) */
+    struct xml_node *iq;      /* from already stamped */
+    struct xml_node *payload; /* the first child element */
+    struct arena *a;          /* the stanza's arena */
+    bool to_account;          /* addressed to the sender's bare JID, not the server */
 };
 
 /** Handles an IQ of type get or set; must answer it (result or error). */

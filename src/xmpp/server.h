@@ -40,7 +40,7 @@ struct worker {
     struct map c2s_by_id; /* conn id (8 bytes) -> struct c2s *, this worker's sessions */
     struct list c2s_all;  /* every struct c2s of this worker */
     size_t n_c2s;
-    struct buf out;       /* serialization scratch, reset per use */
+    struct buf out; /* serialization scratch, reset per use */
     struct timer stop_deadline;
     bool stopping;
     pthread_t thread;
