@@ -18,7 +18,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/rand.h"
-#include "xmpp/authlimit.h"
+#include "xmpp/iplimit.h"
 #include "xmpp/router.h"
 #include "xmpp/sessions.h"
 #include "xmpp/stanza.h"
@@ -44,9 +44,14 @@ struct auth_req {
 
 static void parse_result(struct c2s *s, int rc);
 
+static const struct conf *conf_of_worker(const struct worker *w)
+{
+    return w->srv->conf;
+}
+
 static const struct conf *conf_of(const struct c2s *s)
 {
-    return s->w->srv->conf;
+    return conf_of_worker(s->w);
 }
 
 static void set_ctx(struct c2s *s)
@@ -69,15 +74,19 @@ static void set_ctx(struct c2s *s)
 }
 
 /* The address part of "ip:port" / "[v6]:port", for per-IP accounting. */
-static void peer_ip(const struct c2s *s, char *out, size_t cap)
+static void ip_of(const char *p, char *out, size_t cap)
 {
-    const char *p = s->conn->peer;
     const char *colon = strrchr(p, ':');
     size_t n = colon ? (size_t)(colon - p) : strlen(p);
     if (n >= cap)
         n = cap - 1;
     memcpy(out, p, n);
     out[n] = '\0';
+}
+
+static void peer_ip(const struct c2s *s, char *out, size_t cap)
+{
+    ip_of(s->conn->peer, out, cap);
 }
 
 struct c2s *c2s_find(struct worker *w, uint64_t id)
@@ -286,7 +295,7 @@ static void auth_failed(struct c2s *s, const char *cond, bool counts)
     char ip[64];
     peer_ip(s, ip, sizeof(ip));
     s->auth_failures++;
-    uint64_t delay = authlimit_fail(s->w->srv->authlimit, ip, loop_now(s->w->loop));
+    uint64_t delay = iplimit_auth_fail(s->w->srv->iplimit, ip, loop_now(s->w->loop));
     log_write(LOG_INFO, s->ctx, "authentication failed (%s), answering in %llu ms", cond,
               (unsigned long long)delay);
     s->sasl = SASL_DELAYED_FAILURE;
@@ -315,7 +324,7 @@ static void auth_success(struct c2s *s, const char *mech, const char *extra)
 {
     char ip[64];
     peer_ip(s, ip, sizeof(ip));
-    authlimit_ok(s->w->srv->authlimit, ip);
+    iplimit_auth_ok(s->w->srv->iplimit, ip);
     s->authed = true;
     jid_from_parts(&s->jid, s->user, s->w->srv->domain, NULL);
     set_ctx(s);
@@ -704,6 +713,9 @@ static void on_close(struct conn *c)
         sessions_unbind(w->srv->sessions, &s->jid, s->id);
     log_write(s->authed ? LOG_INFO : LOG_DEBUG, s->ctx, "disconnected: %s",
               c->close_reason ? c->close_reason : "closed");
+    char ip[64];
+    peer_ip(s, ip, sizeof(ip));
+    iplimit_conn_close(w->srv->iplimit, ip);
     loop_timer_stop(w->loop, &s->timer);
     loop_timer_stop(w->loop, &s->auth_timer);
     map_del(&w->c2s_by_id, &s->id, sizeof(s->id));
@@ -762,6 +774,14 @@ void c2s_accept(struct worker *w, int fd, bool tls, const char *peer)
         close(fd);
         return;
     }
+    char ip[64];
+    ip_of(peer, ip, sizeof(ip));
+    if (!iplimit_conn_open(w->srv->iplimit, ip)) {
+        log_write(LOG_INFO, peer, "refused: %u connections from this address already",
+                  conf_of_worker(w)->limits.max_conns_per_ip);
+        close(fd);
+        return;
+    }
     struct c2s *s;
     XNEW(s);
     s->w = w;
@@ -769,6 +789,7 @@ void c2s_accept(struct worker *w, int fd, bool tls, const char *peer)
     list_init(&s->link);
     s->conn = conn_new(&w->cctx, fd, tls, &c2s_ops, s, peer);
     if (!s->conn) {
+        iplimit_conn_close(w->srv->iplimit, ip);
         free(s);
         return;
     }

@@ -4,11 +4,14 @@
  * A JID is [local@]domain[/resource]. Normalization: the local part and the
  * domain are case-folded (ASCII letters; other characters must be valid
  * UTF-8 and are kept as they are), a trailing dot on the domain is removed,
- * and the resource is kept as is. Each part is 1..1023 bytes when present.
- * The local part may not contain " & ' / : < > @ or any space or control
- * character; the domain may not contain spaces, controls, '@' or '/', and no
- * part may contain invalid UTF-8. IP literals in brackets are allowed as
- * domains.
+ * and the resource is kept as is. Each part is 1..1023 bytes when present
+ * (an empty local part before '@' or resource after '/' is invalid). The
+ * first '/' starts the resource, which may contain '/' and '@'. The local
+ * part may not contain " & ' / : < > @ or any space or control character;
+ * the domain may not contain spaces, controls, '@', '/' or empty labels; the
+ * resource may not contain controls; no part may contain invalid UTF-8.
+ * IPv6 literals in brackets ("[::1]") are allowed as domains. No full PRECIS
+ * or IDNA: non-ASCII characters are compared byte for byte.
  *
  * struct jid holds its parts in one inline buffer, so it can be copied with
  * memcpy/assignment and needs no free.
@@ -31,9 +34,12 @@ struct jid {
     bool has_local, has_resource;
 };
 
-/** Parses and normalizes len bytes at s into j. Returns 0 or -EINVAL. */
+/** Parses and normalizes len bytes at s into j. Returns 0 or -EINVAL (j untouched). */
 int jid_parse(struct jid *j, const char *s, size_t len);
-/** Builds j from parts (local, resource may be NULL). Returns 0 or -EINVAL. */
+/**
+ * Builds j from NUL-terminated parts, checked and normalized as by jid_parse.
+ * local and resource may be NULL (absent); "" is invalid. Returns 0 or -EINVAL.
+ */
 int jid_from_parts(struct jid *j, const char *local, const char *domain, const char *resource);
 /** Returns the local part ("" if none), NUL-terminated, inside j. */
 const char *jid_local(const struct jid *j);
@@ -49,7 +55,10 @@ int jid_full(const struct jid *j, char *out, size_t cap);
 bool jid_bare_eq(const struct jid *a, const struct jid *b);
 /** Returns whether a and b are the same full JID. */
 bool jid_eq(const struct jid *a, const struct jid *b);
-/** Normalizes a local part in place style: writes the folded copy to out. Returns len or -EINVAL. */
+/**
+ * Checks the local part (len bytes at in) and writes its folded copy, NUL-terminated, to out.
+ * Returns its length, -EINVAL if it is not a valid local part, or -ENOBUFS if cap < len + 1.
+ */
 int jid_normalize_local(const char *in, size_t len, char *out, size_t cap);
 
 #endif

@@ -27,7 +27,7 @@
 struct conf;
 struct store;
 struct sessions;
-struct authlimit;
+struct iplimit;
 
 struct worker {
     unsigned id;
@@ -52,7 +52,7 @@ struct server {
     struct store *store;
     SSL_CTX *ssl_ctx;
     struct sessions *sessions;
-    struct authlimit *authlimit;
+    struct iplimit *iplimit;
     struct xml_limits xml_limits;
     unsigned n_workers;
     struct worker *workers;
