@@ -1,4 +1,549 @@
-int main(void)
+/*
+ * ternctl: the admin command line.
+ *
+ *   ternctl [-c FILE] [-o SECTION.KEY=VALUE]... user add|del|passwd|list|check ...
+ *
+ * It reads the same config as ternd and opens the SQLite database directly
+ * (store_db_open): WAL mode and the busy timeout let it work while ternd
+ * runs. It never talks to a running ternd, so what it changes is seen by
+ * the next login, not by sessions already open.
+ *
+ * Passwords never come from argv (other users can read it in /proc): they
+ * are the first line of stdin when stdin is not a terminal, else they are
+ * typed on the terminal with echo off. Only SCRAM-SHA-1 and SCRAM-SHA-256
+ * salted keys are stored, each with its own random salt.
+ *
+ * Exit codes are part of the interface (scripts test them); they are listed
+ * in --help and in enum rc below, and never change meaning.
+ */
+#include "conf/conf.h"
+#include "core/log.h"
+#include "store/store.h"
+#include "xmpp/jid.h"
+#include "xmpp/sasl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_CONF "/etc/tern/tern.conf"
+#define PASSWORD_MAX 1023 /* bytes */
+#define SALT_LEN     16   /* bytes, per hash */
+
+enum rc {
+    RC_OK = 0,
+    RC_USAGE = 1,     /* bad arguments or password input */
+    RC_CONFIG = 2,    /* the config does not load */
+    RC_EXISTENCE = 3, /* no such account, or it already exists */
+    RC_PASSWORD = 4,  /* user check: wrong password */
+    RC_STORAGE = 5,   /* the database failed, or something else did */
+};
+
+static const char usage_text[] =
+    "usage: ternctl [-c FILE] [-o SECTION.KEY=VALUE]... COMMAND [ARGS]\n"
+    "\n"
+    "Administers a tern server. Works while ternd runs: it opens the database directly.\n"
+    "\n"
+    "options:\n"
+    "  -c FILE                config file (default " DEFAULT_CONF ")\n"
+    "  -o SECTION.KEY=VALUE   override a directive (repeatable; KEY=VALUE for top-level keys)\n"
+    "  -h, --help             show this help (also after any command)\n"
+    "\n"
+    "commands:\n"
+    "  user add USER@DOMAIN      create an account\n"
+    "  user del USER@DOMAIN      delete an account and everything it owns\n"
+    "  user passwd USER@DOMAIN   set a new password\n"
+    "  user list                 print every account, one JID per line, to stdout\n"
+    "  user check USER@DOMAIN    verify a password\n"
+    "\n"
+    "Passwords (1..1023 bytes) are never taken from the command line: when stdin is\n"
+    "not a terminal its first line is the password, otherwise it is asked for on the\n"
+    "terminal (twice when setting one). DOMAIN must be the config's domain.\n"
+    "\n"
+    "exit status:\n"
+    "  0  success\n"
+    "  1  usage error (bad arguments, bad or mismatched password input)\n"
+    "  2  configuration error\n"
+    "  3  the account does not exist, or already exists (user add); the message says which\n"
+    "  4  wrong password (user check)\n"
+    "  5  storage or internal error\n";
+
+static const char user_usage_text[] =
+    "usage: ternctl [OPTIONS] user add|del|passwd|list|check [ARGS]\n"
+    "\n"
+    "  user add USER@DOMAIN      create an account\n"
+    "  user del USER@DOMAIN      delete an account and everything it owns\n"
+    "  user passwd USER@DOMAIN   set a new password\n"
+    "  user list                 print every account, one JID per line\n"
+    "  user check USER@DOMAIN    verify a password\n"
+    "\n"
+    "`ternctl user COMMAND --help` describes one command; `ternctl --help` lists\n"
+    "the options and exit codes.\n";
+
+/* Everything a command needs; db is opened by main once the arguments are known good. */
+struct ctl {
+    struct conf conf;
+    const char *conf_path;
+    struct store_db *db;
+    char user[STORE_USER_MAX + 1]; /* normalized local part of the command's JID */
+    char jid[JID_BUF];             /* the normalized bare JID, for messages */
+};
+
+/* ---- passwords -------------------------------------------------------------------------- */
+
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_dirty;
+
+/* A signal while echo is off must not leave the terminal that way. */
+static void on_signal(int sig)
 {
-    return 0;
+    if (tty_dirty)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static const int tty_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+/*
+ * Reads one line from stdin into out (cap > PASSWORD_MAX + 1), without its
+ * newline. Returns its length, or -1 with a message (empty, too long, NUL
+ * byte, nothing to read).
+ */
+static int read_line(char *out, size_t cap)
+{
+    size_t n = 0;
+    bool too_long = false, nul = false;
+    int ch;
+    while ((ch = getc(stdin)) != EOF && ch != '\n') {
+        if (ch == '\0')
+            nul = true;
+        if (n < cap - 1)
+            out[n++] = (char)ch;
+        else
+            too_long = true;
+    }
+    out[n] = '\0';
+    if (ch == EOF && n == 0 && !too_long) {
+        fprintf(stderr, "ternctl: no password given%s\n",
+                ferror(stdin) ? " (cannot read stdin)" : "");
+        return -1;
+    }
+    if (too_long || n > PASSWORD_MAX) {
+        fprintf(stderr, "ternctl: the password is longer than %d bytes\n", PASSWORD_MAX);
+        return -1;
+    }
+    if (nul) {
+        fprintf(stderr, "ternctl: the password contains a NUL byte\n");
+        return -1;
+    }
+    if (n == 0) {
+        fprintf(stderr, "ternctl: the password is empty\n");
+        return -1;
+    }
+    return (int)n;
+}
+
+/* Prompts on the terminal with echo off and reads one line. Same returns as read_line. */
+static int prompt_line(const char *prompt, char *out, size_t cap)
+{
+    if (tcgetattr(STDIN_FILENO, &saved_tty) != 0) {
+        fprintf(stderr, "ternctl: cannot read the terminal settings: %s\n", strerror(errno));
+        return -1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal}, old[4];
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < 4; i++)
+        sigaction(tty_signals[i], &sa, &old[i]);
+    struct termios quiet = saved_tty;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    quiet.c_lflag |= ECHONL; /* the Enter still shows, so the next line starts clean */
+    tty_dirty = 1;
+    int n = -1;
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) {
+        fprintf(stderr, "ternctl: cannot turn off echo: %s\n", strerror(errno));
+    } else {
+        fputs(prompt, stderr);
+        fflush(stderr);
+        n = read_line(out, cap);
+    }
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+    tty_dirty = 0;
+    for (size_t i = 0; i < 4; i++)
+        sigaction(tty_signals[i], &old[i], NULL);
+    return n;
+}
+
+/*
+ * Gets the password into out: stdin's first line, or the terminal (asked
+ * twice if confirm). Returns its length, or -1 with a message printed.
+ */
+static int get_password(bool confirm, char *out, size_t cap)
+{
+    if (!isatty(STDIN_FILENO))
+        return read_line(out, cap);
+    int n = prompt_line(confirm ? "New password: " : "Password: ", out, cap);
+    if (n < 0 || !confirm)
+        return n;
+    char again[PASSWORD_MAX + 2];
+    int m = prompt_line("Repeat password: ", again, sizeof(again));
+    bool same = m == n && CRYPTO_memcmp(out, again, (size_t)n) == 0;
+    OPENSSL_cleanse(again, sizeof(again));
+    if (m < 0)
+        return -1;
+    if (!same) {
+        fprintf(stderr, "ternctl: the passwords do not match\n");
+        return -1;
+    }
+    return n;
+}
+
+/* Fills a's credentials from the password, each hash with its own random salt. */
+static int derive_account(const struct ctl *c, const char *pw, size_t len, struct store_account *a)
+{
+    memset(a, 0, sizeof(*a));
+    snprintf(a->user, sizeof(a->user), "%s", c->user);
+    a->created = (int64_t)time(NULL);
+    const struct {
+        enum scram_hash h;
+        struct store_scram *cred;
+    } v[2] = {{SCRAM_SHA1, &a->sha1}, {SCRAM_SHA256, &a->sha256}};
+    for (size_t i = 0; i < 2; i++) {
+        struct store_scram *s = v[i].cred;
+        if (RAND_bytes(s->salt, SALT_LEN) != 1) {
+            fprintf(stderr, "ternctl: no random bytes for a salt\n");
+            return RC_STORAGE;
+        }
+        s->salt_len = SALT_LEN;
+        s->iterations = c->conf.auth.scram_iterations;
+        int rc = scram_derive(v[i].h, pw, len, s);
+        if (rc != 0) {
+            fprintf(stderr, "ternctl: cannot derive the %s keys: %s\n", scram_mech_name(v[i].h),
+                    strerror(-rc));
+            return RC_STORAGE;
+        }
+    }
+    return RC_OK;
+}
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+/* Maps a store error for the account named in c; 0 stays 0. */
+static int store_rc(const struct ctl *c, int err, const char *doing)
+{
+    if (err == 0)
+        return RC_OK;
+    if (err == -ENOENT) {
+        fprintf(stderr, "ternctl: %s: no such account\n", c->jid);
+        return RC_EXISTENCE;
+    }
+    if (err == -EEXIST) {
+        fprintf(stderr, "ternctl: %s: the account already exists\n", c->jid);
+        return RC_EXISTENCE;
+    }
+    fprintf(stderr, "ternctl: %s: cannot %s (storage error, see above)\n", c->jid, doing);
+    return RC_STORAGE;
+}
+
+/* Shared by add and passwd: asks for the password and writes new credentials. */
+static int set_password(struct ctl *c, bool create)
+{
+    char pw[PASSWORD_MAX + 2];
+    struct store_account a;
+    int n = get_password(true, pw, sizeof(pw));
+    if (n < 0)
+        return RC_USAGE;
+    int rc = derive_account(c, pw, (size_t)n, &a);
+    OPENSSL_cleanse(pw, sizeof(pw));
+    if (rc != RC_OK)
+        return rc;
+    int err = create ? store_account_add(c->db, &a) : store_account_update(c->db, &a);
+    rc = store_rc(c, err, create ? "create the account" : "change the password");
+    if (rc == RC_OK)
+        fprintf(stderr, "ternctl: %s: %s\n", c->jid, create ? "created" : "password changed");
+    return rc;
+}
+
+static int cmd_add(struct ctl *c)
+{
+    struct store_account a;
+    /* refuse before asking for a password; the add itself still settles any race */
+    int err = store_account_get(c->db, c->user, &a);
+    if (err == 0)
+        err = -EEXIST;
+    else if (err == -ENOENT)
+        err = 0;
+    int rc = store_rc(c, err, "look the account up");
+    return rc != RC_OK ? rc : set_password(c, true);
+}
+
+static int cmd_passwd(struct ctl *c)
+{
+    struct store_account a;
+    int rc = store_rc(c, store_account_get(c->db, c->user, &a), "look the account up");
+    return rc != RC_OK ? rc : set_password(c, false);
+}
+
+static int cmd_del(struct ctl *c)
+{
+    int rc = store_rc(c, store_account_del(c->db, c->user), "delete the account");
+    if (rc == RC_OK)
+        fprintf(stderr, "ternctl: %s: deleted\n", c->jid);
+    return rc;
+}
+
+static int cmd_check(struct ctl *c)
+{
+    struct store_account a;
+    int rc = store_rc(c, store_account_get(c->db, c->user, &a), "look the account up");
+    if (rc != RC_OK)
+        return rc;
+    char pw[PASSWORD_MAX + 2];
+    int n = get_password(false, pw, sizeof(pw));
+    if (n < 0)
+        return RC_USAGE;
+    /* SHA-256 is what a client should use; both hashes come from the same password */
+    bool good = sasl_plain_check(SCRAM_SHA256, &a.sha256, pw, (size_t)n);
+    OPENSSL_cleanse(pw, sizeof(pw));
+    fprintf(stderr, "ternctl: %s: %s\n", c->jid, good ? "password ok" : "wrong password");
+    return good ? RC_OK : RC_PASSWORD;
+}
+
+static int print_jid(void *arg, const char *user)
+{
+    const struct ctl *c = arg;
+    return printf("%s@%s\n", user, c->conf.domain) < 0 ? -EIO : 0;
+}
+
+static int cmd_list(struct ctl *c)
+{
+    int err = store_account_list(c->db, print_jid, c);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "ternctl: cannot write the list: %s\n", strerror(errno));
+        return RC_STORAGE;
+    }
+    if (err) {
+        fprintf(stderr, "ternctl: cannot list the accounts (storage error, see above)\n");
+        return RC_STORAGE;
+    }
+    return RC_OK;
+}
+
+struct command {
+    const char *name;
+    int (*run)(struct ctl *c);
+    bool takes_jid;
+    const char *help;
+};
+
+static const struct command user_commands[] = {
+    {"add", cmd_add, true,
+     "usage: ternctl [OPTIONS] user add USER@DOMAIN\n\n"
+     "Creates an account. The password is the first line of stdin when stdin is not a\n"
+     "terminal, otherwise it is asked for twice on the terminal; 1..1023 bytes.\n\n"
+     "exit status: 0 created, 1 usage, 2 config, 3 the account already exists, 5 storage\n"},
+    {"del", cmd_del, true,
+     "usage: ternctl [OPTIONS] user del USER@DOMAIN\n\n"
+     "Deletes an account and everything stored for it. Sessions already open are not\n"
+     "closed by this.\n\n"
+     "exit status: 0 deleted, 1 usage, 2 config, 3 no such account, 5 storage\n"},
+    {"passwd", cmd_passwd, true,
+     "usage: ternctl [OPTIONS] user passwd USER@DOMAIN\n\n"
+     "Sets a new password, read as for `user add`.\n\n"
+     "exit status: 0 changed, 1 usage, 2 config, 3 no such account, 5 storage\n"},
+    {"list", cmd_list, false,
+     "usage: ternctl [OPTIONS] user list\n\n"
+     "Prints every account as USER@DOMAIN, one per line, sorted, to stdout.\n\n"
+     "exit status: 0 listed, 1 usage, 2 config, 5 storage\n"},
+    {"check", cmd_check, true,
+     "usage: ternctl [OPTIONS] user check USER@DOMAIN\n\n"
+     "Verifies a password, read as for `user add` but asked for once.\n\n"
+     "exit status: 0 right password, 1 usage, 2 config, 3 no such account,\n"
+     "4 wrong password, 5 storage\n"},
+};
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static bool is_help(const char *s)
+{
+    return strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
+}
+
+/* Normalizes USER@DOMAIN into c->user; DOMAIN must be the server's. */
+static int parse_jid(struct ctl *c, const char *arg)
+{
+    struct jid j;
+    if (jid_parse(&j, arg, strlen(arg)) != 0 || !j.has_local || j.has_resource) {
+        fprintf(stderr, "ternctl: '%s' is not an account address: expected USER@DOMAIN\n", arg);
+        return RC_USAGE;
+    }
+    if (strcmp(jid_domain(&j), c->conf.domain) != 0) {
+        fprintf(stderr, "ternctl: %s: this server's domain is %s (from %s)\n", arg, c->conf.domain,
+                c->conf_path);
+        return RC_USAGE;
+    }
+    snprintf(c->user, sizeof(c->user), "%s", jid_local(&j));
+    jid_bare(&j, c->jid, sizeof(c->jid));
+    return RC_OK;
+}
+
+/*
+ * ternctl run as root before ternd ever started would leave a root-owned
+ * database that ternd (running as its own user) cannot write. A new
+ * database file therefore gets the owner of the directory it is in, which
+ * is ternd's data_dir. SQLite, run as root, gives its -wal and -shm files
+ * the database file's owner by itself.
+ */
+static void create_owned_like_dir(const char *path)
+{
+    struct stat sb;
+    if (geteuid() != 0 || stat(path, &sb) == 0 || errno != ENOENT)
+        return;
+    char *copy = strdup(path);
+    if (!copy)
+        return;
+    struct stat ds;
+    if (stat(dirname(copy), &ds) == 0 && ds.st_uid != 0) {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) {
+            if (fchown(fd, ds.st_uid, ds.st_gid) != 0)
+                fprintf(stderr, "ternctl: %s: cannot hand it to the data_dir's owner: %s\n", path,
+                        strerror(errno));
+            close(fd);
+        }
+    }
+    free(copy);
+}
+
+__attribute__((format(printf, 2, 3))) static int usage_error(const char *help, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ternctl: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n\n%s", help);
+    va_end(ap);
+    return RC_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    const char **overrides = calloc((size_t)argc + 1, sizeof(*overrides));
+    size_t n_overrides = 0;
+    struct ctl c = {.conf_path = DEFAULT_CONF};
+    int rc = RC_USAGE, opt;
+
+    if (!overrides)
+        return RC_STORAGE;
+    log_set_level(LOG_WARN);
+    /* '+': options end at the command, so "user add -h" reaches the command */
+    while ((opt = getopt_long(argc, argv, "+c:o:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            c.conf_path = optarg;
+            break;
+        case 'o':
+            overrides[n_overrides++] = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            rc = RC_OK;
+            goto out;
+        default:
+            fprintf(stderr, "try 'ternctl --help'\n");
+            goto out;
+        }
+    }
+    char **args = argv + optind;
+    int n_args = argc - optind;
+    if (n_args == 0) {
+        fputs(usage_text, stderr);
+        goto out;
+    }
+    if (strcmp(args[0], "user") != 0) {
+        rc = usage_error(usage_text, "unknown command '%s'", args[0]);
+        goto out;
+    }
+    if (n_args == 1) {
+        rc = usage_error(user_usage_text, "user: which command?");
+        goto out;
+    }
+    if (is_help(args[1])) {
+        fputs(user_usage_text, stdout);
+        rc = RC_OK;
+        goto out;
+    }
+    const struct command *cmd = NULL;
+    for (size_t i = 0; i < sizeof(user_commands) / sizeof(user_commands[0]); i++)
+        if (strcmp(args[1], user_commands[i].name) == 0)
+            cmd = &user_commands[i];
+    if (!cmd) {
+        rc = usage_error(user_usage_text, "unknown command 'user %s'", args[1]);
+        goto out;
+    }
+
+    /* the command's own arguments: help first, before anything can fail */
+    const char *pos[2];
+    int n_pos = 0;
+    bool dashdash = false;
+    for (int i = 2; i < n_args && strcmp(args[i], "--") != 0; i++) {
+        if (is_help(args[i])) {
+            fputs(cmd->help, stdout);
+            rc = RC_OK;
+            goto out;
+        }
+    }
+    for (int i = 2; i < n_args; i++) {
+        if (!dashdash && strcmp(args[i], "--") == 0) {
+            dashdash = true;
+        } else if (!dashdash && args[i][0] == '-' && args[i][1] != '\0') {
+            rc = usage_error(cmd->help, "unknown option '%s'", args[i]);
+            goto out;
+        } else if (n_pos < 2) {
+            pos[n_pos++] = args[i];
+        } else {
+            n_pos++;
+        }
+    }
+    if (n_pos != (cmd->takes_jid ? 1 : 0)) {
+        rc = usage_error(cmd->help, "%s",
+                         cmd->takes_jid ? "expected one USER@DOMAIN"
+                                        : "this command takes no arguments");
+        goto out;
+    }
+
+    char err[4096];
+    if (conf_load(&c.conf, c.conf_path, overrides, n_overrides, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%sternctl: configuration error\n", err);
+        rc = RC_CONFIG;
+        goto out;
+    }
+    if (cmd->takes_jid && (rc = parse_jid(&c, pos[0])) != RC_OK)
+        goto out;
+    create_owned_like_dir(c.conf.store.path);
+    if (store_db_open(c.conf.store.path, &c.db) != 0) {
+        fprintf(stderr, "ternctl: cannot open the database %s (store.path)\n", c.conf.store.path);
+        rc = RC_STORAGE;
+        goto out;
+    }
+    rc = cmd->run(&c);
+out:
+    store_db_close(c.db);
+    conf_fini(&c.conf);
+    free(overrides);
+    return rc;
 }

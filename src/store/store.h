@@ -52,27 +52,53 @@ struct store_db;
 /**
  * Opens (creating if needed, mode 0600) the SQLite database at path, sets
  * WAL mode and a busy timeout, and applies pending schema migrations.
- * Returns 0 and *out, or a negative errno with a message logged.
+ * The handle belongs to one thread at a time (SQLite's own mutexes are off).
+ * Returns 0 and *out, or a negative errno with a message logged: -ENOTSUP
+ * if the database was written by a newer tern (its schema version is higher
+ * than this code knows), -EIO for SQLite failures, or open(2)'s error.
  */
 int store_db_open(const char *path, struct store_db **out);
 /** Closes the database. NULL-safe. */
 void store_db_close(struct store_db *db);
-/** Transaction control. Return 0 or -EIO. */
+/**
+ * Transaction control. begin takes the write lock at once (BEGIN IMMEDIATE),
+ * waiting up to the busy timeout for another process (ternctl) to let go.
+ * rollback is a no-op when no transaction is open. Return 0 or -EIO.
+ */
 int store_db_begin(struct store_db *db);
 int store_db_commit(struct store_db *db);
 int store_db_rollback(struct store_db *db);
-/** Returns the schema version the database is at. */
+/**
+ * One savepoint level inside a transaction, so one request of a batch can
+ * fail alone: savepoint opens it, rollback_to undoes what happened since
+ * (the savepoint stays open), release closes it. Return 0 or -EIO (after an
+ * -EIO the whole transaction must be rolled back).
+ */
+int store_db_savepoint(struct store_db *db);
+int store_db_rollback_to(struct store_db *db);
+int store_db_release(struct store_db *db);
+/** Returns the schema version the database is at, or -EIO. */
 int store_db_version(struct store_db *db);
 
-/** Reads an account. Returns 0, -ENOENT, or -EIO. */
+/** Reads an account into out. Returns 0, -ENOENT, or -EIO (also for a corrupt row). */
 int store_account_get(struct store_db *db, const char *user, struct store_account *out);
-/** Creates an account. Returns 0, -EEXIST, or -EIO. */
+/**
+ * Creates an account (a->created 0: now). Returns 0, -EEXIST, -EINVAL (empty
+ * or unterminated user, salt_len 0 or over STORE_SALT_MAX, iterations 0), or -EIO.
+ */
 int store_account_add(struct store_db *db, const struct store_account *a);
-/** Replaces an existing account's credentials. Returns 0, -ENOENT, or -EIO. */
+/**
+ * Replaces an existing account's credentials (created is kept).
+ * Returns 0, -ENOENT, -EINVAL (as for add), or -EIO.
+ */
 int store_account_update(struct store_db *db, const struct store_account *a);
 /** Deletes an account and everything it owns. Returns 0, -ENOENT, or -EIO. */
 int store_account_del(struct store_db *db, const char *user);
-/** Calls fn for each account name in sorted order; stops early if fn returns non-zero. */
+/**
+ * Calls fn for each account name in byte order (memcmp). fn must not call
+ * store_account_list on the same db. Returns 0 when all were seen, fn's
+ * non-zero return value if it stopped early, or -EIO.
+ */
 int store_account_list(struct store_db *db, int (*fn)(void *arg, const char *user), void *arg);
 
 /* ---- the storage thread ----------------------------------------------------------------- */
@@ -90,9 +116,10 @@ struct store_req {
     enum store_op op;
     int status; /* out: 0 or negative errno */
     /**
-     * Optional: runs on the storage thread after the operation, before the
-     * request is posted back. For CPU-heavy work that must stay off the
-     * event loops (a PLAIN password check). May change status.
+     * Optional: runs on the storage thread after the operation's transaction
+     * ended (status says how it went), before the request is posted back.
+     * For CPU-heavy work that must stay off the event loops (a PLAIN
+     * password check). May change status. Must not call store_stop.
      */
     void (*after)(struct store_req *r);
     void *arg; /* for the requester */
@@ -106,11 +133,25 @@ struct store_req {
 
 struct store;
 
-/** Opens the database (see store_db_open) and starts the storage thread. Returns NULL on error. */
+/**
+ * Opens the database (see store_db_open) and starts the storage thread
+ * (all signals blocked in it). Returns NULL on error (logged).
+ */
 struct store *store_start(const char *path);
-/** Queues r; its completion is posted to r->reply. Any thread. */
+/**
+ * Queues r (mail.fn, reply, op and the op's inputs filled in; the store owns
+ * r until it is posted to r->reply). Requests run in submit order; a batch
+ * is one transaction, each request inside its own savepoint. r is handed
+ * back only after its batch committed (status -EIO for all if it did not):
+ * first after runs, then r is posted. A request submitted once store_stop has begun is
+ * posted back at once with -ESHUTDOWN. Any thread.
+ */
 void store_submit(struct store *s, struct store_req *r);
-/** Finishes every queued request (completions are still posted), commits, stops the thread and closes. NULL-safe. */
+/**
+ * Stops accepting, finishes every queued request (completions are still
+ * posted), stops the thread and closes the database. NULL-safe. Call it once,
+ * from a thread that is not the storage thread.
+ */
 void store_stop(struct store *s);
 
 #endif
