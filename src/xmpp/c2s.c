@@ -474,9 +474,12 @@ static void handle_auth(struct c2s *s, struct xml_node *el, struct arena *a)
         int rc = scram_server_start(s->scram, h, (const char *)msg, (size_t)len);
         if (rc < 0) {
             sasl_reset(s);
-            sasl_failure_now(s, rc == -ENOTSUP ? "not-authorized" : "malformed-request");
+            sasl_failure_now(s, rc == -ENOTSUP ? "not-authorized"
+                                : rc == -EPERM ? "invalid-authzid"
+                                               : "malformed-request");
             return;
         }
+        s->scram->fake_iterations = cf->auth.scram_iterations;
         char user[STORE_USER_MAX + 1];
         int ul =
             jid_normalize_local(s->scram->username, strlen(s->scram->username), user, sizeof(user));

@@ -57,6 +57,9 @@ struct scram_server {
     char gs2_header[SASL_MSG_MAX + 1]; /* it may carry an authzid of any allowed length */
     struct store_scram cred;
     bool fake_creds; /* unknown user: run the exchange to the end, then fail */
+    /* iterations shown to an unknown user: set it to the count real accounts get
+       (auth.scram_iterations) before scram_server_first; 0 means the default 4096 */
+    unsigned fake_iterations;
 };
 
 /**
