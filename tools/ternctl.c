@@ -68,6 +68,7 @@ static const char usage_text[] =
     "  user passwd USER@DOMAIN   set a new password\n"
     "  user list                 print every account, one JID per line, to stdout\n"
     "  user check USER@DOMAIN    verify a password\n"
+    "  backup FILE               write a consistent copy of the database to FILE\n"
     "\n"
     "Passwords (1..1023 bytes) are never taken from the command line: when stdin is\n"
     "not a terminal its first line is the password, otherwise it is asked for on the\n"
@@ -377,6 +378,16 @@ static const struct command user_commands[] = {
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+static int load_conf(struct ctl *c, const char **overrides, size_t n_overrides)
+{
+    char err[4096];
+    if (conf_load(&c->conf, c->conf_path, overrides, n_overrides, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%sternctl: configuration error\n", err);
+        return RC_CONFIG;
+    }
+    return RC_OK;
+}
+
 static bool is_help(const char *s)
 {
     return strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0;
@@ -439,6 +450,43 @@ __attribute__((format(printf, 2, 3))) static int usage_error(const char *help, c
     return RC_USAGE;
 }
 
+/* ---- backup ----------------------------------------------------------------------------- */
+
+static const char backup_usage_text[] =
+    "usage: ternctl [OPTIONS] backup FILE\n\n"
+    "Writes a consistent copy of the whole database to FILE (a new file, mode 0600),\n"
+    "with SQLite's online backup API. Safe while ternd runs. To restore, stop ternd and\n"
+    "put the copy in place of store.path (removing its -wal and -shm files).\n\n"
+    "exit status: 0 written, 1 usage, 2 config, 3 FILE already exists, 5 storage\n";
+
+static int load_conf(struct ctl *c, const char **overrides, size_t n_overrides);
+
+static int run_backup(struct ctl *c, char **args, int n, const char **overrides, size_t n_overrides)
+{
+    if (n >= 1 && is_help(args[0])) {
+        fputs(backup_usage_text, stdout);
+        return RC_OK;
+    }
+    if (n != 1 || args[0][0] == '-')
+        return usage_error(backup_usage_text, "backup: expected one FILE");
+    int rc = load_conf(c, overrides, n_overrides);
+    if (rc != RC_OK)
+        return rc;
+    if (store_db_open(c->conf.store.path, &c->db) != 0) {
+        fprintf(stderr, "ternctl: cannot open the database %s (store.path)\n", c->conf.store.path);
+        return RC_STORAGE;
+    }
+    int err = store_db_backup(c->db, args[0]);
+    if (err == -EEXIST) {
+        fprintf(stderr, "ternctl: %s already exists: give a new file name\n", args[0]);
+        return RC_EXISTENCE;
+    }
+    if (err < 0)
+        return RC_STORAGE;
+    fprintf(stderr, "ternctl: backup of %s written to %s\n", c->conf.store.path, args[0]);
+    return RC_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
@@ -472,6 +520,10 @@ int main(int argc, char **argv)
     int n_args = argc - optind;
     if (n_args == 0) {
         fputs(usage_text, stderr);
+        goto out;
+    }
+    if (strcmp(args[0], "backup") == 0) {
+        rc = run_backup(&c, args + 1, n_args - 1, overrides, n_overrides);
         goto out;
     }
     if (strcmp(args[0], "user") != 0) {
@@ -526,12 +578,8 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    char err[4096];
-    if (conf_load(&c.conf, c.conf_path, overrides, n_overrides, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%sternctl: configuration error\n", err);
-        rc = RC_CONFIG;
+    if ((rc = load_conf(&c, overrides, n_overrides)) != RC_OK)
         goto out;
-    }
     if (cmd->takes_jid && (rc = parse_jid(&c, pos[0])) != RC_OK)
         goto out;
     create_owned_like_dir(c.conf.store.path);

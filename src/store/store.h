@@ -79,6 +79,13 @@ int store_db_rollback_to(struct store_db *db);
 int store_db_release(struct store_db *db);
 /** Returns the schema version the database is at, or -EIO. */
 int store_db_version(struct store_db *db);
+/**
+ * Writes a consistent copy of the whole database to dest (a new file, mode
+ * 0600; an existing dest is refused with -EEXIST) with SQLite's online
+ * backup API. Safe while ternd runs. Returns 0 or a negative errno; a
+ * failed copy is removed.
+ */
+int store_db_backup(struct store_db *db, const char *dest);
 
 /** Reads an account into out. Returns 0, -ENOENT, or -EIO (also for a corrupt row). */
 int store_account_get(struct store_db *db, const char *user, struct store_account *out);

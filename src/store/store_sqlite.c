@@ -533,3 +533,51 @@ int store_account_list(struct store_db *db, int (*fn)(void *arg, const char *use
     st_done(st);
     return ret;
 }
+
+int store_db_backup(struct store_db *db, const char *dest)
+{
+    /* O_EXCL: a backup never overwrites anything, least of all the live database */
+    int fd = open(dest, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+    if (fd < 0) {
+        int err = errno;
+        if (err != EEXIST) /* the caller words that one for its user */
+            log_error("store: backup to %s: %s", dest, strerror(err));
+        return -err;
+    }
+    close(fd);
+    sqlite3 *out = NULL;
+    int err = -EIO;
+    int rc = sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("store: backup to %s: open: %s", dest, sqlite3_errstr(rc));
+        goto out;
+    }
+    sqlite3_busy_timeout(out, BUSY_TIMEOUT_MS);
+    sqlite3_backup *b = sqlite3_backup_init(out, "main", db->h, "main");
+    if (!b) {
+        log_error("store: backup to %s: %s", dest, sqlite3_errmsg(out));
+        goto out;
+    }
+    /*
+     * One step copies everything under one read transaction, so the copy is a
+     * consistent snapshot; ternd's writers are not blocked (WAL). A busy source
+     * (a writer holding the lock at the start) is retried for BUSY_TIMEOUT_MS.
+     */
+    for (int waited = 0;; waited += 50) {
+        rc = sqlite3_backup_step(b, -1);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_sleep(50);
+    }
+    int fin = sqlite3_backup_finish(b);
+    if (rc == SQLITE_DONE && fin == SQLITE_OK)
+        err = 0;
+    else
+        log_error("store: backup to %s: %s", dest, sqlite3_errstr(rc == SQLITE_DONE ? fin : rc));
+out:
+    if (sqlite3_close(out) != SQLITE_OK && err == 0)
+        err = -EIO;
+    if (err)
+        unlink(dest); /* never leave a half copy that looks like a backup */
+    return err;
+}

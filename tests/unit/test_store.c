@@ -665,6 +665,35 @@ static void test_thread_locked(void)
     rm_dir_files();
 }
 
+static void test_backup(void)
+{
+    struct store_db *db = NULL, *copy = NULL;
+    char dest[160];
+    snprintf(dest, sizeof(dest), "%s/backup.db", dir);
+    is_int(store_db_open(db_path, &db), 0, "open");
+    struct store_account a, got;
+    make_account(&a, "backed-up", 7);
+    store_account_del(db, "backed-up");
+    is_int(store_account_add(db, &a), 0, "add an account to back up");
+    is_int(store_db_backup(db, dest), 0, "backup written");
+    struct stat sb;
+    ok(stat(dest, &sb) == 0 && (sb.st_mode & 0777) == 0600, "backup file is mode 0600");
+    is_int(store_db_backup(db, dest), -EEXIST, "an existing file is never overwritten");
+    is_int(store_account_del(db, "backed-up"), 0, "the live copy changes afterwards");
+    is_int(store_db_open(dest, &copy), 0, "the backup opens as a database");
+    is_int(store_account_get(copy, "backed-up", &got), 0, "the backup holds the account");
+    ok(account_eq(&a, &got), "with the same credentials");
+    is_int(store_db_version(copy), store_db_version(db), "at the same schema version");
+    store_db_close(copy);
+    store_db_close(db);
+    unlink(dest);
+    char wal[200];
+    snprintf(wal, sizeof(wal), "%s-wal", dest);
+    unlink(wal);
+    snprintf(wal, sizeof(wal), "%s-shm", dest);
+    unlink(wal);
+}
+
 int main(void)
 {
     log_set_level(LOG_ERROR);
@@ -680,6 +709,7 @@ int main(void)
     test_thread_concurrent();
     test_thread_batch();
     test_thread_locked();
+    test_backup();
     rm_dir_files();
     rmdir(dir);
     return tap_done();
