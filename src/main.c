@@ -7,6 +7,7 @@
 #include "conf/conf.h"
 #include "core/log.h"
 #include "net/tls.h"
+#include "xmpp/mod/modules.h"
 #include "xmpp/server.h"
 
 #include <errno.h>
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    mods_init();
     struct server srv;
     rc = server_init(&srv, &conf);
     if (rc == 0)

@@ -60,12 +60,3 @@ void mod_features_each(enum mod_scope scope, void (*fn)(void *arg, const char *v
         if (features[i].scope & scope)
             fn(arg, features[i].var);
 }
-
-void mods_init(void)
-{
-    if (n_handlers)
-        return; /* already done */
-    mod_disco_init();
-    mod_ping_init();
-    mod_version_init();
-}

@@ -1,6 +1,7 @@
 /*
  * mod: the module registry. Each feature module (a file in src/xmpp/mod/) has an
- * init function, called once by mods_init() before the workers start, that
+ * init function, called once by mods_init() (xmpp/mod/modules.h) before the
+ * workers start, that
  * registers IQ handlers by payload namespace and the disco features it
  * adds. After start the registry is read-only, so workers read it freely.
  */
@@ -36,12 +37,5 @@ void mod_feature(const char *var, enum mod_scope scope);
 mod_iq_fn *mod_iq_find(const char *ns, enum mod_scope scope);
 /** Calls fn for each feature of scope, in registration order. */
 void mod_features_each(enum mod_scope scope, void (*fn)(void *arg, const char *var), void *arg);
-/** Registers every module. Call once before the workers start. */
-void mods_init(void);
-
-/* module init functions, one per file in src/xmpp/mod/ */
-void mod_disco_init(void);
-void mod_ping_init(void);
-void mod_version_init(void);
 
 #endif

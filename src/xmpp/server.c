@@ -135,7 +135,6 @@ int server_init(struct server *srv, const struct conf *conf)
     srv->xml_limits.max_stanza = conf->limits.max_stanza;
     srv->xml_limits.max_depth = conf->limits.max_depth;
     srv->xml_limits.max_attrs = conf->limits.max_attrs;
-    mods_init();
 
     char err[512];
     int rc = tls_selfsigned(conf->tls.cert, conf->tls.key, conf->domain, err, sizeof(err));

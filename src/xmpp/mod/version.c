@@ -4,6 +4,7 @@
  */
 #include "xmpp/c2s.h"
 #include "xmpp/mod.h"
+#include "xmpp/mod/modules.h"
 #include "xmpp/stanza.h"
 
 #include <string.h>

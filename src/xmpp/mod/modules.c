@@ -1,0 +1,15 @@
+/* modules: registers every module, in the order their disco features are listed. */
+#include "xmpp/mod/modules.h"
+
+#include <stdbool.h>
+
+void mods_init(void)
+{
+    static bool done;
+    if (done)
+        return;
+    done = true;
+    mod_disco_init();
+    mod_ping_init();
+    mod_version_init();
+}
