@@ -15,7 +15,7 @@ PYTHON  ?= /usr/bin/python3
 PKGS := openssl expat sqlite3 inih
 # Debian packages: for building and running, and on top of that for the tests.
 DEB_BUILD := build-essential pkg-config openssl libssl-dev libexpat1-dev libsqlite3-dev libinih-dev
-DEB_TEST  := python3 python3-slixmpp python3-pytest
+DEB_TEST  := python3 python3-slixmpp python3-pytest clang-format
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 CPPFLAGS += -Isrc -D_GNU_SOURCE
@@ -92,6 +92,7 @@ run: deps
 	@sh tools/run.sh $(BUILD)
 
 test: deps-test
+	@$(MAKE) --no-print-directory fmt-check
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan all unit-bins
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan unit e2e
 
