@@ -9,6 +9,7 @@ struct chunk *chunk_new(const void *data, size_t len)
 {
     struct chunk *c = xmalloc(sizeof(*c) + len + 1);
     atomic_init(&c->refs, 1);
+    c->tag = 0;
     c->len = len;
     memcpy(c->data, data, len);
     c->data[len] = '\0';

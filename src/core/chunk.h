@@ -11,6 +11,7 @@
 
 struct chunk {
     atomic_uint refs;
+    unsigned tag; /* the creator's marks (xmpp: what kind of stanza); set before sharing */
     size_t len;
     char data[]; /* len bytes (plus a NUL for logging) */
 };

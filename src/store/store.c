@@ -64,6 +64,8 @@ static int run_op(struct store_db *db, struct store_req *r)
         return store_account_update(db, &r->u.account.account);
     case STORE_ACCOUNT_DEL:
         return store_account_del(db, r->u.account.user);
+    case STORE_RUN:
+        return r->run ? r->run(db, r) : -EINVAL;
     }
     return -EINVAL;
 }

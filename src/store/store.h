@@ -12,8 +12,11 @@
  * for the storage thread itself and for ternctl (which opens the database
  * directly; SQLite in WAL mode lets it work while ternd runs).
  *
- * The API is domain-shaped: accounts now; roster, offline messages, the
- * archive, rooms and private XML join it as features arrive.
+ * The API is domain-shaped: accounts here; rosters in store_roster.h;
+ * offline messages, the archive and block lists in store_msg.h; vCards,
+ * private XML and PEP in store_blob.h. Their asynchronous form is one
+ * op, STORE_RUN, whose run function calls the domain's typed functions
+ * on the storage thread.
  */
 #ifndef TERN_STORE_STORE_H
 #define TERN_STORE_STORE_H
@@ -115,6 +118,7 @@ enum store_op {
     STORE_ACCOUNT_ADD,    /* in: account */
     STORE_ACCOUNT_UPDATE, /* in: account */
     STORE_ACCOUNT_DEL,    /* in: user */
+    STORE_RUN,            /* in: run (and whatever it reads through arg) */
 };
 
 struct store_req {
@@ -130,6 +134,15 @@ struct store_req {
      */
     void (*after)(struct store_req *r);
     void *arg; /* for the requester */
+    /**
+     * STORE_RUN: runs on the storage thread inside the batch's transaction
+     * (in its own savepoint) and returns the status. It calls the typed
+     * synchronous functions of a domain (store_roster.h, store_msg.h,
+     * store_blob.h), reading its inputs and writing its outputs through
+     * arg or a struct that embeds this request. Nothing here may touch a
+     * worker's objects.
+     */
+    int (*run)(struct store_db *db, struct store_req *r);
     union {
         struct {
             char user[STORE_USER_MAX + 1];

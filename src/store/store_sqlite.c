@@ -20,8 +20,11 @@
  *   done, and returned as -EIO; "no such row" is -ENOENT and a duplicate key
  *   -EEXIST, neither logged (they are answers, not failures).
  */
-#include "store/store.h"
+#include "store/db.h"
 #include "core/alloc.h"
+#include "store/store_blob.h"
+#include "store/store_msg.h"
+#include "store/store_roster.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -59,6 +62,8 @@ static const char *const migrations[] = {
     " sha256_salt BLOB NOT NULL CHECK (length(sha256_salt) BETWEEN 1 AND 64),"
     " sha256_iter INTEGER NOT NULL CHECK (sha256_iter > 0)"
     ");",
+    /* 2: the IM core (each domain's tables are in its own header) */
+    STORE_SCHEMA_ROSTER STORE_SCHEMA_MSG STORE_SCHEMA_BLOB,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -100,14 +105,8 @@ static const char *const stmt_sql[ST_N] = {
     [ST_ACC_LIST] = "SELECT user FROM accounts ORDER BY user",
 };
 
-struct store_db {
-    sqlite3 *h;
-    char *path; /* for messages */
-    sqlite3_stmt *st[ST_N];
-};
-
 /* Logs the connection's current error with context; returns -EIO. */
-static int db_fail(struct store_db *db, const char *what)
+int db_fail(struct store_db *db, const char *what)
 {
     log_error("store: %s: %s: %s (%d)", db->path, what, sqlite3_errmsg(db->h),
               sqlite3_extended_errcode(db->h));
@@ -118,6 +117,52 @@ static void st_done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+}
+
+void db_done(sqlite3_stmt *st)
+{
+    st_done(st);
+}
+
+sqlite3_stmt *db_stmt(struct store_db *db, const char *sql)
+{
+    for (unsigned i = 0; i < db->n_cache; i++)
+        if (db->cache[i].sql == sql)
+            return db->cache[i].st;
+    if (db->n_cache == DB_STMT_CACHE) {
+        log_error("store: more than %d distinct statements; raise DB_STMT_CACHE", DB_STMT_CACHE);
+        return NULL;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        db_fail(db, sql);
+        return NULL;
+    }
+    db->cache[db->n_cache].sql = sql;
+    db->cache[db->n_cache].st = st;
+    db->n_cache++;
+    return st;
+}
+
+int db_run(struct store_db *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    int err = 0;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        err = (rc & 0xff) == SQLITE_CONSTRAINT ? -EEXIST : db_fail(db, sqlite3_sql(st));
+    st_done(st);
+    return err;
+}
+
+int db_bind_text(sqlite3_stmt *st, int col, const char *s)
+{
+    return s ? sqlite3_bind_text(st, col, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, col);
+}
+
+char *db_col_strdup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return xstrdup(t ? (const char *)t : "");
 }
 
 /* Runs a prepared statement that returns no rows. Returns 0 or -EIO (logged). */
@@ -242,6 +287,7 @@ int store_db_open(const char *path, struct store_db **out)
     struct store_db *db;
     XNEW(db);
     db->path = xstrdup(path);
+    db->st = xcalloc(ST_N, sizeof(*db->st));
     /* NOMUTEX: one thread per handle, as the header says; no CREATE: done above */
     int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -300,6 +346,9 @@ void store_db_close(struct store_db *db)
         return;
     for (int i = 0; i < ST_N; i++)
         sqlite3_finalize(db->st[i]);
+    for (unsigned i = 0; i < db->n_cache; i++)
+        sqlite3_finalize(db->cache[i].st);
+    free(db->st);
     if (db->h && sqlite3_close(db->h) != SQLITE_OK)
         db_fail(db, "close");
     free(db->path);

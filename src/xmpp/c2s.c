@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/rand.h"
 #include "xmpp/iplimit.h"
+#include "xmpp/mod.h"
 #include "xmpp/router.h"
 #include "xmpp/sessions.h"
 #include "xmpp/stanza.h"
@@ -87,6 +88,19 @@ static void ip_of(const char *p, char *out, size_t cap)
 static void peer_ip(const struct c2s *s, char *out, size_t cap)
 {
     ip_of(s->conn->peer, out, cap);
+}
+
+uint64_t c2s_durable_hold(struct c2s *s)
+{
+    (void)s; /* stream management (acks) is not in yet: nothing to hold back */
+    return 0;
+}
+
+void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket)
+{
+    (void)w;
+    (void)conn_id;
+    (void)ticket;
 }
 
 struct c2s *c2s_find(struct worker *w, uint64_t id)
@@ -611,6 +625,7 @@ static void handle_bind(struct c2s *s, struct xml_node *iq, struct xml_node *bin
     struct xml_node *b = xml_add_child(a, res_iq, XMPP_NS_BIND, "bind");
     xml_add_text(a, xml_add_child(a, b, XMPP_NS_BIND, "jid"), fj, strlen(fj));
     c2s_send_node(s, res_iq);
+    mod_emit(MOD_EV_BOUND, s);
 }
 
 static void handle_stanza(struct c2s *s, struct xml_node *st, struct arena *a)
@@ -712,8 +727,10 @@ static void on_close(struct conn *c)
 {
     struct c2s *s = c->owner;
     struct worker *w = s->w;
-    if (s->jid.has_resource)
+    if (s->state == C2S_BOUND || s->jid.has_resource) {
+        mod_emit(MOD_EV_UNBOUND, s);
         sessions_unbind(w->srv->sessions, &s->jid, s->id);
+    }
     log_write(s->authed ? LOG_INFO : LOG_DEBUG, s->ctx, "disconnected: %s",
               c->close_reason ? c->close_reason : "closed");
     char ip[64];

@@ -36,6 +36,20 @@
 #define XMPP_NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
 
 enum c2s_state { C2S_HEADER, C2S_OPEN, C2S_BOUND, C2S_CLOSED };
+
+/*
+ * Per-session state of feature modules: one slot each, owned (allocated on
+ * demand, freed on MOD_EV_UNBOUND) by the module named. An idle session
+ * pays one pointer per slot.
+ */
+enum c2s_slot {
+    C2S_SLOT_ROSTER,  /* mod/roster.c, mod/presence.c */
+    C2S_SLOT_MESSAGE, /* mod/message.c, carbons, mam, offline, blocking */
+    C2S_SLOT_PEP,     /* mod/pep.c */
+    C2S_SLOT_SM,      /* stream management (c2s.c) */
+    C2S_SLOT_CSI,     /* mod/csi.c */
+    C2S_SLOT_N
+};
 enum c2s_sasl { SASL_NONE, SASL_SCRAM, SASL_PLAIN, SASL_DELAYED_FAILURE };
 
 struct c2s {
@@ -59,10 +73,11 @@ struct c2s {
     struct timer auth_timer; /* delays a failure answer (per-IP slow-down) */
     /* timers: handshake deadline, then idle ping / ping deadline */
     struct timer timer;
-    uint64_t last_rx; /* ms, loop time of the last bytes read */
-    bool ping_out;    /* a server ping is waiting for an answer */
-    struct list link; /* worker->c2s_all */
-    char ctx[160];    /* log context: "c2s#ID ip:port [jid]" */
+    uint64_t last_rx;       /* ms, loop time of the last bytes read */
+    bool ping_out;          /* a server ping is waiting for an answer */
+    struct list link;       /* worker->c2s_all */
+    void *slot[C2S_SLOT_N]; /* modules' per-session state */
+    char ctx[160];          /* log context: "c2s#ID ip:port [jid]" */
 };
 
 /** Creates the session for a newly accepted socket (fd taken). */
@@ -75,6 +90,16 @@ void c2s_send_node(struct c2s *s, const struct xml_node *n);
 void c2s_stream_error(struct c2s *s, const char *cond, const char *text);
 /** Sends </stream:stream> and closes (server shutdown). */
 void c2s_shutdown(struct c2s *s);
+/*
+ * Durable acknowledgement (XEP-0198 and DESIGN.md): a module that hands the
+ * inbound stanza being handled to storage calls c2s_durable_hold(s) before
+ * returning; when the write's transaction ended (committed or failed) it
+ * calls c2s_durable_done() on s's worker with the ticket. The session never
+ * acknowledges (<a h=.../>) a stanza past one still held.
+ */
+uint64_t c2s_durable_hold(struct c2s *s);
+/** Releases ticket of session conn_id (which may be gone: then nothing happens). */
+void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket);
 /** Returns this worker's session for a conn id, or NULL. */
 struct c2s *c2s_find(struct worker *w, uint64_t id);
 

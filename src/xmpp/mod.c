@@ -60,3 +60,62 @@ void mod_features_each(enum mod_scope scope, void (*fn)(void *arg, const char *v
         if (features[i].scope & scope)
             fn(arg, features[i].var);
 }
+
+static mod_route_fn *route_message, *route_presence;
+
+void mod_route_register(const char *name, mod_route_fn *fn)
+{
+    if (strcmp(name, "message") == 0)
+        route_message = fn;
+    else if (strcmp(name, "presence") == 0)
+        route_presence = fn;
+    else
+        abort();
+}
+
+mod_route_fn *mod_route_find(const char *name)
+{
+    if (strcmp(name, "message") == 0)
+        return route_message;
+    if (strcmp(name, "presence") == 0)
+        return route_presence;
+    return NULL;
+}
+
+#define MOD_LISTENERS 16
+
+static mod_event_fn *listeners[MOD_EV_N][MOD_LISTENERS];
+static size_t n_listeners[MOD_EV_N];
+
+void mod_on(enum mod_event ev, mod_event_fn *fn)
+{
+    if (n_listeners[ev] == MOD_LISTENERS) {
+        log_error("too many listeners for session event %d (max %d)", (int)ev, MOD_LISTENERS);
+        abort();
+    }
+    listeners[ev][n_listeners[ev]++] = fn;
+}
+
+void mod_emit(enum mod_event ev, struct c2s *s)
+{
+    for (size_t i = 0; i < n_listeners[ev]; i++)
+        listeners[ev][i](s);
+}
+
+static mod_undelivered_fn *undelivered;
+
+void mod_undelivered_register(mod_undelivered_fn *fn)
+{
+    undelivered = fn;
+}
+
+void mod_undelivered(struct worker *w, const struct jid *to, struct chunk *ch)
+{
+    if (undelivered) {
+        undelivered(w, to, ch);
+        return;
+    }
+    char fj[JID_BUF];
+    jid_full(to, fj, sizeof(fj));
+    log_warn("%s: an undelivered stanza is dropped (no offline storage)", fj);
+}

@@ -1,33 +1,48 @@
 /*
  * mod: the module registry. Each feature module (a file in src/xmpp/mod/) has an
  * init function, called once by mods_init() (xmpp/mod/modules.h) before the
- * workers start, that
- * registers IQ handlers by payload namespace and the disco features it
- * adds. After start the registry is read-only, so workers read it freely.
+ * workers start, that registers what it handles:
+ *   - IQ handlers by payload namespace and scope (server, own account,
+ *     another local account) and the disco features it adds;
+ *   - the one route handler for <message/> and the one for <presence/>
+ *     (the message and presence modules own those stanzas entirely);
+ *   - session event listeners (bound, available, unbound);
+ *   - the handler for stanzas a session could not take (undelivered).
+ * After start the registry is read-only, so workers read it freely.
  */
 #ifndef TERN_XMPP_MOD_H
 #define TERN_XMPP_MOD_H
 
 #include "core/arena.h"
+#include "core/chunk.h"
 #include "xml/xml.h"
+#include "xmpp/jid.h"
 
 #include <stdbool.h>
 
 struct c2s;
+struct worker;
 
-/** An IQ addressed to the server or to the sender's own account. */
+/** An IQ addressed to the server, to the sender's own account, or to another local account. */
 struct mod_iq {
     struct c2s *s;            /* the asking session (bound) */
     struct xml_node *iq;      /* from already stamped */
     struct xml_node *payload; /* the first child element */
     struct arena *a;          /* the stanza's arena */
-    bool to_account;          /* addressed to the sender's bare JID, not the server */
+    bool to_account;          /* addressed to an account's bare JID (own or peer), not the server */
+    const struct jid *to;     /* MOD_ACCOUNT: the sender's bare JID; MOD_PEER: the target's */
+    bool peer;                /* MOD_PEER: the account is not the sender's */
 };
 
 /** Handles an IQ of type get or set; must answer it (result or error). */
 typedef void mod_iq_fn(struct mod_iq *q);
 
-enum mod_scope { MOD_SERVER = 1, MOD_ACCOUNT = 2, MOD_BOTH = 3 };
+/*
+ * MOD_PEER: an IQ to the bare JID of another local account (vCard, PEP
+ * items, disco of a contact), answered by the server on that account's
+ * behalf; the handler decides what the sender may see.
+ */
+enum mod_scope { MOD_SERVER = 1, MOD_ACCOUNT = 2, MOD_BOTH = 3, MOD_PEER = 4 };
 
 /** Registers fn for IQs whose payload is in namespace ns (startup only). */
 void mod_iq_register(const char *ns, enum mod_scope scope, mod_iq_fn *fn);
@@ -37,5 +52,48 @@ void mod_feature(const char *var, enum mod_scope scope);
 mod_iq_fn *mod_iq_find(const char *ns, enum mod_scope scope);
 /** Calls fn for each feature of scope, in registration order. */
 void mod_features_each(enum mod_scope scope, void (*fn)(void *arg, const char *var), void *arg);
+
+/*
+ * Route handlers. A message or presence from a bound session whose 'to' is
+ * absent or a JID of this domain (checked and parsed: to, NULL when absent)
+ * goes to the handler registered for its element name. from is stamped.
+ */
+typedef void mod_route_fn(struct c2s *s, struct xml_node *st, struct arena *a,
+                          const struct jid *to);
+/** Registers the handler for "message" or "presence" (startup only; one each). */
+void mod_route_register(const char *name, mod_route_fn *fn);
+/** Returns the handler for name, or NULL. */
+mod_route_fn *mod_route_find(const char *name);
+
+/*
+ * Session events, delivered on the session's worker in registration order:
+ * MOD_EV_BOUND     a resource was bound (the bind result is sent);
+ * MOD_EV_AVAILABLE the session sent its initial available presence
+ *                  (emitted by the presence module);
+ * MOD_EV_UNBOUND   the session ends for good, while its registry entry
+ *                  still exists (with stream management, only when it can
+ *                  no longer be resumed); the connection may already be
+ *                  gone, so listeners must not write to it. Every module
+ *                  frees its per-session state (c2s.h slots) here.
+ */
+enum mod_event { MOD_EV_BOUND, MOD_EV_AVAILABLE, MOD_EV_UNBOUND, MOD_EV_N };
+typedef void mod_event_fn(struct c2s *s);
+/** Adds a listener for ev (startup only). */
+void mod_on(enum mod_event ev, mod_event_fn *fn);
+/** Calls every listener of ev for s. */
+void mod_emit(enum mod_event ev, struct c2s *s);
+
+/*
+ * Undelivered stanzas: when a session ends (without resumption) with
+ * serialized stanzas it never acknowledged, it hands each one tagged
+ * CHUNK_TAG_STORE (xmpp/router.h) to this handler, which puts messages
+ * into offline storage. to is the ended session's full JID. Runs on the
+ * session's worker; the handler takes its own reference if it keeps ch.
+ */
+typedef void mod_undelivered_fn(struct worker *w, const struct jid *to, struct chunk *ch);
+/** Registers the handler (startup only; one). */
+void mod_undelivered_register(mod_undelivered_fn *fn);
+/** Hands ch to the handler; without one, the stanza is dropped with a log line. */
+void mod_undelivered(struct worker *w, const struct jid *to, struct chunk *ch);
 
 #endif

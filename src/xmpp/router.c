@@ -1,9 +1,8 @@
 /*
- * router: RFC 6121 §8.5 delivery rules for the subset this server has
- * today: no roster or offline storage yet, so presence is recorded only for
- * routing (priority), and a message that finds no available resource is
- * answered with service-unavailable rather than stored — the same answer an
- * unknown account gets, so nothing tells the two apart.
+ * router: where a stanza from a bound client goes. IQs are routed here (to
+ * modules by scope, or to a full JID); messages and presence go to the
+ * route handlers of the message and presence modules (xmpp/mod.h), which
+ * use the delivery primitives below.
  */
 #include "xmpp/router.h"
 #include "core/alloc.h"
@@ -14,8 +13,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#define ROUTE_FANOUT 16 /* resources looked at per bare-JID delivery */
 
 struct deliver_mail {
     struct mail mail;
@@ -76,22 +73,32 @@ static void reply_error(struct c2s *s, struct xml_node *st, struct arena *a, con
     c2s_send_node(s, stanza_error(a, st, type, cond));
 }
 
-static struct chunk *serialize(struct c2s *s, const struct xml_node *st)
+static bool type_is(const char *type, const char *want)
 {
-    struct buf *b = &s->w->out;
+    return type && strcmp(type, want) == 0;
+}
+
+struct chunk *router_serialize(struct worker *w, const struct xml_node *st)
+{
+    struct buf *b = &w->out;
     buf_reset(b);
     if (xml_serialize(b, st, XML_NS_CLIENT) < 0)
         return NULL;
     return chunk_new(b->data, b->len);
 }
 
-static bool type_is(const char *type, const char *want)
+void router_error(struct c2s *s, struct xml_node *st, struct arena *a, const char *type,
+                  const char *cond)
 {
-    return type && strcmp(type, want) == 0;
+    reply_error(s, st, a, type, cond);
 }
 
-/* IQ to the server (scope MOD_SERVER) or to the sender's own bare JID (MOD_ACCOUNT). */
-static void iq_local(struct c2s *s, struct xml_node *iq, struct arena *a, enum mod_scope scope)
+/*
+ * IQ to the server (MOD_SERVER), to the sender's own bare JID (MOD_ACCOUNT)
+ * or to another local account's bare JID (MOD_PEER).
+ */
+static void iq_local(struct c2s *s, struct xml_node *iq, struct arena *a, enum mod_scope scope,
+                     const struct jid *to)
 {
     const char *type = xml_attr(iq, "type");
     if (!type_is(type, "get") && !type_is(type, "set"))
@@ -102,94 +109,29 @@ static void iq_local(struct c2s *s, struct xml_node *iq, struct arena *a, enum m
         reply_error(s, iq, a, "cancel", "service-unavailable");
         return;
     }
-    struct mod_iq q = {s, iq, payload, a, scope == MOD_ACCOUNT};
+    struct jid self;
+    if (scope == MOD_ACCOUNT) {
+        jid_from_parts(&self, jid_local(&s->jid), jid_domain(&s->jid), NULL);
+        to = &self;
+    }
+    struct mod_iq q = {s, iq, payload, a, scope != MOD_SERVER, to, scope == MOD_PEER};
     fn(&q);
 }
 
-static void presence_self(struct c2s *s, struct xml_node *p, struct arena *a)
-{
-    const char *type = xml_attr(p, "type");
-    if (type && !type_is(type, "unavailable"))
-        return; /* subscriptions and probes come with the roster */
-    bool available = type == NULL;
-    int priority = 0;
-    struct xml_node *pr = xml_child(p, XML_NS_CLIENT, "priority");
-    if (pr) {
-        long v = strtol(xml_text(a, pr), NULL, 10);
-        priority = v < -128 ? -128 : v > 127 ? 127 : (int)v;
-    }
-    s->available = available;
-    sessions_set_presence(s->w->srv->sessions, &s->jid, s->id, available, priority);
-}
-
-/* Message to a bare JID: the available resources of highest non-negative priority. */
-static void message_bare(struct c2s *s, struct xml_node *m, struct arena *a, const struct jid *to)
-{
-    const char *type = xml_attr(m, "type");
-    if (type_is(type, "groupchat")) {
-        reply_error(s, m, a, "cancel", "service-unavailable");
-        return;
-    }
-    struct sess_addr *res = xcalloc(ROUTE_FANOUT, sizeof(*res));
-    size_t n = sessions_list(s->w->srv->sessions, to, res, ROUTE_FANOUT);
-    if (n > ROUTE_FANOUT)
-        n = ROUTE_FANOUT;
-    int best = -1;
-    for (size_t i = 0; i < n; i++)
-        if (res[i].available && res[i].priority > best)
-            best = res[i].priority;
-    if (best < 0) {
-        free(res);
-        if (!type_is(type, "headline"))
-            reply_error(s, m, a, "cancel", "service-unavailable");
-        return;
-    }
-    struct chunk *ch = serialize(s, m);
-    for (size_t i = 0; ch && i < n; i++) {
-        if (!res[i].available || res[i].priority < 0)
-            continue;
-        /* headline goes to every non-negative resource, the rest to the highest ones */
-        if (res[i].priority == best || type_is(type, "headline"))
-            router_deliver(s->w, &res[i], ch);
-    }
-    chunk_unref(ch);
-    free(res);
-}
-
-static void to_full(struct c2s *s, struct xml_node *st, struct arena *a, const struct jid *to)
+/* An IQ to a full JID goes to that resource; results and errors too (answers to pushes). */
+static void iq_full(struct c2s *s, struct xml_node *iq, struct arena *a, const struct jid *to)
 {
     struct sess_addr addr;
     if (sessions_get(s->w->srv->sessions, to, &addr)) {
-        struct chunk *ch = serialize(s, st);
+        struct chunk *ch = router_serialize(s->w, iq);
         if (ch)
             router_deliver(s->w, &addr, ch);
         chunk_unref(ch);
         return;
     }
-    const char *type = xml_attr(st, "type");
-    if (strcmp(st->name, "message") == 0) {
-        if (type_is(type, "groupchat") || type_is(type, "error"))
-            reply_error(s, st, a, "cancel", "service-unavailable");
-        else if (!type_is(type, "headline"))
-            message_bare(s, st, a, to); /* RFC 6121 §8.5.3.2.1: as if to the bare JID */
-    } else if (strcmp(st->name, "iq") == 0) {
-        if (type_is(type, "get") || type_is(type, "set"))
-            reply_error(s, st, a, "cancel", "service-unavailable");
-    }
-    /* presence to an absent resource is dropped silently */
-}
-
-static void to_bare(struct c2s *s, struct xml_node *st, struct arena *a, const struct jid *to)
-{
-    const char *type = xml_attr(st, "type");
-    if (strcmp(st->name, "message") == 0) {
-        if (!type_is(type, "error"))
-            message_bare(s, st, a, to);
-    } else if (strcmp(st->name, "iq") == 0) {
-        /* an IQ to a bare JID is answered by the server for that account */
-        if (type_is(type, "get") || type_is(type, "set"))
-            reply_error(s, st, a, "cancel", "service-unavailable");
-    }
+    const char *type = xml_attr(iq, "type");
+    if (type_is(type, "get") || type_is(type, "set"))
+        reply_error(s, iq, a, "cancel", "service-unavailable");
 }
 
 static bool valid_iq(struct xml_node *iq)
@@ -212,35 +154,33 @@ void router_route(struct c2s *s, struct xml_node *st, struct arena *a)
         reply_error(s, st, a, "modify", "bad-request");
         return;
     }
-    if (!to_s) {
-        if (is_iq)
-            iq_local(s, st, a, MOD_ACCOUNT); /* RFC 6120 §10.3.3: no 'to' = the account */
-        else if (strcmp(st->name, "presence") == 0)
-            presence_self(s, st, a);
-        else
-            message_bare(s, st, a, &s->jid);
-        return;
-    }
     struct jid to;
-    if (jid_parse(&to, to_s, strlen(to_s)) < 0) {
-        reply_error(s, st, a, "modify", "jid-malformed");
-        return;
+    if (to_s) {
+        if (jid_parse(&to, to_s, strlen(to_s)) < 0) {
+            reply_error(s, st, a, "modify", "jid-malformed");
+            return;
+        }
+        if (strcmp(jid_domain(&to), s->w->srv->domain) != 0) {
+            reply_error(s, st, a, "cancel", "remote-server-not-found");
+            return;
+        }
     }
-    if (strcmp(jid_domain(&to), s->w->srv->domain) != 0) {
-        reply_error(s, st, a, "cancel", "remote-server-not-found");
-        return;
-    }
-    if (!to.has_local) {
-        if (is_iq)
-            iq_local(s, st, a, MOD_SERVER);
-        else if (strcmp(st->name, "message") == 0)
+    if (!is_iq) {
+        mod_route_fn *fn = mod_route_find(st->name);
+        if (fn)
+            fn(s, st, a, to_s ? &to : NULL);
+        else
             reply_error(s, st, a, "cancel", "service-unavailable");
         return;
     }
-    if (to.has_resource)
-        to_full(s, st, a, &to);
-    else if (is_iq && jid_bare_eq(&to, &s->jid))
-        iq_local(s, st, a, MOD_ACCOUNT);
+    if (!to_s)
+        iq_local(s, st, a, MOD_ACCOUNT, NULL); /* RFC 6120 §10.3.3: no 'to' = the account */
+    else if (!to.has_local)
+        iq_local(s, st, a, MOD_SERVER, &to);
+    else if (to.has_resource)
+        iq_full(s, st, a, &to);
+    else if (jid_bare_eq(&to, &s->jid))
+        iq_local(s, st, a, MOD_ACCOUNT, NULL);
     else
-        to_bare(s, st, a, &to);
+        iq_local(s, st, a, MOD_PEER, &to);
 }

@@ -139,6 +139,18 @@ void sessions_set_presence(struct sessions *s, const struct jid *jid, uint64_t c
     pthread_mutex_unlock(&sh->lock);
 }
 
+void sessions_set_flags(struct sessions *s, const struct jid *jid, uint64_t conn_id, uint32_t mask,
+                        uint32_t value)
+{
+    char bare[JID_BUF];
+    size_t len;
+    struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
+    struct sess_addr *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
+    if (r && r->conn_id == conn_id)
+        r->flags = (r->flags & ~mask) | (value & mask);
+    pthread_mutex_unlock(&sh->lock);
+}
+
 bool sessions_get(struct sessions *s, const struct jid *jid, struct sess_addr *out)
 {
     char bare[JID_BUF];

@@ -26,8 +26,14 @@ struct sess_addr {
     uint64_t conn_id;
     int priority;   /* from the last available presence */
     bool available; /* has sent available presence */
+    uint32_t flags; /* SESS_F_*: what the session asked for */
     char resource[JID_PART_MAX + 1];
 };
+
+/* flags, each set by the module named */
+#define SESS_F_ROSTER   0x01u /* requested the roster: gets roster pushes (roster) */
+#define SESS_F_CARBONS  0x02u /* enabled message carbons (carbons) */
+#define SESS_F_INACTIVE 0x04u /* client state indication: inactive (csi) */
 
 #define SESS_MAX_RESOURCES 64 /* per account; binding more fails with resource-constraint */
 
@@ -50,6 +56,9 @@ void sessions_unbind(struct sessions *s, const struct jid *jid, uint64_t conn_id
 /** Records presence for jid's binding (if it belongs to conn_id). */
 void sessions_set_presence(struct sessions *s, const struct jid *jid, uint64_t conn_id,
                            bool available, int priority);
+/** Sets the bits of mask in jid's binding flags to value's (if it belongs to conn_id). */
+void sessions_set_flags(struct sessions *s, const struct jid *jid, uint64_t conn_id, uint32_t mask,
+                        uint32_t value);
 /** Looks up a full JID. Returns true and fills *out if bound. */
 bool sessions_get(struct sessions *s, const struct jid *jid, struct sess_addr *out);
 /** Copies up to max bindings of jid's bare JID into out; returns how many there are in total. */

@@ -12,4 +12,6 @@ void mods_init(void)
     mod_disco_init();
     mod_ping_init();
     mod_version_init();
+    mod_message_init();
+    mod_presence_init();
 }

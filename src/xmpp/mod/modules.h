@@ -12,5 +12,7 @@ void mods_init(void);
 void mod_disco_init(void);
 void mod_ping_init(void);
 void mod_version_init(void);
+void mod_message_init(void);
+void mod_presence_init(void);
 
 #endif
