@@ -178,6 +178,11 @@ void c2s_shutdown(struct c2s *s)
 
 /* ---- features ------------------------------------------------------------------------ */
 
+static void add_feature(void *arg, const char *xml)
+{
+    buf_puts(arg, xml);
+}
+
 static void send_features(struct c2s *s)
 {
     const struct conf *cf = conf_of(s);
@@ -199,6 +204,7 @@ static void send_features(struct c2s *s)
                 buf_puts(b, "<mechanism>PLAIN</mechanism>");
             buf_puts(b, "</mechanisms>");
         }
+        mod_preauth_features(s, add_feature, b);
     } else {
         buf_puts(b, "<bind xmlns='" XMPP_NS_BIND "'/>"
                     "<session xmlns='" XMPP_NS_SESSION "'><optional/></session>");
@@ -630,6 +636,15 @@ static void handle_bind(struct c2s *s, struct xml_node *iq, struct xml_node *bin
 
 static void handle_stanza(struct c2s *s, struct xml_node *st, struct arena *a)
 {
+    if (!s->authed && strcmp(st->name, "iq") == 0) {
+        struct xml_node *payload = xml_child(st, NULL, NULL);
+        mod_preauth_fn *fn = payload ? mod_preauth_find(s, payload->ns) : NULL;
+        if (fn) {
+            xml_set_attr(a, st, "from", NULL); /* no JID yet: nothing to stamp */
+            fn(s, st, a);
+            return;
+        }
+    }
     if (!s->authed) {
         c2s_stream_error(s, "not-authorized", NULL);
         return;

@@ -119,3 +119,88 @@ void mod_undelivered(struct worker *w, const struct jid *to, struct chunk *ch)
     jid_full(to, fj, sizeof(fj));
     log_warn("%s: an undelivered stanza is dropped (no offline storage)", fj);
 }
+
+static struct {
+    const char *prefix;
+    mod_iq_answer_fn *fn;
+} answers[MOD_LISTENERS];
+static size_t n_answers;
+
+void mod_iq_answer_register(const char *prefix, mod_iq_answer_fn *fn)
+{
+    if (n_answers == MOD_LISTENERS)
+        abort();
+    answers[n_answers].prefix = prefix;
+    answers[n_answers].fn = fn;
+    n_answers++;
+}
+
+mod_iq_answer_fn *mod_iq_answer_find(const char *id)
+{
+    for (size_t i = 0; id && i < n_answers; i++)
+        if (strncmp(id, answers[i].prefix, strlen(answers[i].prefix)) == 0)
+            return answers[i].fn;
+    return NULL;
+}
+
+static mod_presence_fn *observers[MOD_LISTENERS];
+static size_t n_observers;
+
+void mod_presence_observe(mod_presence_fn *fn)
+{
+    if (n_observers == MOD_LISTENERS)
+        abort();
+    observers[n_observers++] = fn;
+}
+
+void mod_presence_emit(struct c2s *s, struct xml_node *presence, struct arena *a)
+{
+    for (size_t i = 0; i < n_observers; i++)
+        observers[i](s, presence, a);
+}
+
+static mod_blocked_fn *blocked;
+
+void mod_blocked_register(mod_blocked_fn *fn)
+{
+    blocked = fn;
+}
+
+bool mod_blocked(const char *user, const struct jid *jid)
+{
+    return blocked && blocked(user, jid);
+}
+
+static struct {
+    const char *ns, *feature;
+    bool (*enabled)(struct c2s *s);
+    mod_preauth_fn *fn;
+} preauth[4];
+static size_t n_preauth;
+
+void mod_preauth_register(const char *ns, const char *feature, bool (*enabled)(struct c2s *s),
+                          mod_preauth_fn *fn)
+{
+    if (n_preauth == sizeof(preauth) / sizeof(preauth[0]))
+        abort();
+    preauth[n_preauth].ns = ns;
+    preauth[n_preauth].feature = feature;
+    preauth[n_preauth].enabled = enabled;
+    preauth[n_preauth].fn = fn;
+    n_preauth++;
+}
+
+mod_preauth_fn *mod_preauth_find(struct c2s *s, const char *ns)
+{
+    for (size_t i = 0; i < n_preauth; i++)
+        if (strcmp(preauth[i].ns, ns) == 0 && preauth[i].enabled(s))
+            return preauth[i].fn;
+    return NULL;
+}
+
+void mod_preauth_features(struct c2s *s, void (*fn)(void *arg, const char *xml), void *arg)
+{
+    for (size_t i = 0; i < n_preauth; i++)
+        if (preauth[i].enabled(s))
+            fn(arg, preauth[i].feature);
+}

@@ -96,4 +96,48 @@ void mod_undelivered_register(mod_undelivered_fn *fn);
 /** Hands ch to the handler; without one, the stanza is dropped with a log line. */
 void mod_undelivered(struct worker *w, const struct jid *to, struct chunk *ch);
 
+/*
+ * Answers to the server's own IQs. A module that sends an IQ from the
+ * server (or from an account) to a client gives it an id starting with a
+ * prefix it registered; a result or error with such an id comes back to
+ * fn (the router drops other answers). prefix must be unique and constant.
+ */
+typedef void mod_iq_answer_fn(struct c2s *s, struct xml_node *iq, struct arena *a);
+void mod_iq_answer_register(const char *prefix, mod_iq_answer_fn *fn);
+/** Returns the handler whose prefix starts id, or NULL. */
+mod_iq_answer_fn *mod_iq_answer_find(const char *id);
+
+/*
+ * Presence observers: the presence module calls them with every presence
+ * a session broadcasts (available with its payload, or unavailable), after
+ * recording it, so that PEP can follow entity capabilities (XEP-0115).
+ */
+typedef void mod_presence_fn(struct c2s *s, struct xml_node *presence, struct arena *a);
+void mod_presence_observe(mod_presence_fn *fn);
+void mod_presence_emit(struct c2s *s, struct xml_node *presence, struct arena *a);
+
+/*
+ * Blocking (XEP-0191): whether the account user (a local part) blocks jid
+ * (its bare JID or full JID). Registered by the blocking module; without
+ * one nothing is blocked. Any worker; must not block (answers from memory).
+ */
+typedef bool mod_blocked_fn(const char *user, const struct jid *jid);
+void mod_blocked_register(mod_blocked_fn *fn);
+bool mod_blocked(const char *user, const struct jid *jid);
+
+/*
+ * Before authentication (in-band registration, XEP-0077): an IQ whose
+ * payload namespace has a pre-auth handler is given to it instead of being
+ * refused, and the stream features of an unauthenticated stream include
+ * feature (a constant XML snippet) when enabled() says so for s (e.g. only
+ * over TLS, only when configured).
+ */
+typedef void mod_preauth_fn(struct c2s *s, struct xml_node *iq, struct arena *a);
+void mod_preauth_register(const char *ns, const char *feature, bool (*enabled)(struct c2s *s),
+                          mod_preauth_fn *fn);
+/** Returns the handler for ns if it is enabled for s, or NULL. */
+mod_preauth_fn *mod_preauth_find(struct c2s *s, const char *ns);
+/** Calls fn with the feature snippet of each pre-auth handler enabled for s. */
+void mod_preauth_features(struct c2s *s, void (*fn)(void *arg, const char *xml), void *arg);
+
 #endif

@@ -101,8 +101,13 @@ static void iq_local(struct c2s *s, struct xml_node *iq, struct arena *a, enum m
                      const struct jid *to)
 {
     const char *type = xml_attr(iq, "type");
-    if (!type_is(type, "get") && !type_is(type, "set"))
-        return; /* results and errors for the server: our pings' answers */
+    if (!type_is(type, "get") && !type_is(type, "set")) {
+        /* answers to the server's own IQs; others (our pings' answers) end here */
+        mod_iq_answer_fn *answer = mod_iq_answer_find(xml_attr(iq, "id"));
+        if (answer)
+            answer(s, iq, a);
+        return;
+    }
     struct xml_node *payload = xml_child(iq, NULL, NULL);
     mod_iq_fn *fn = payload ? mod_iq_find(payload->ns, scope) : NULL;
     if (!fn) {
