@@ -11,6 +11,7 @@ BUILD   ?= build
 SAN     ?= 0
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
+PYTEST_ARGS ?= .
 
 PKGS := openssl expat sqlite3 inih
 # Debian packages: for building and running, and on top of that for the tests.
@@ -103,7 +104,7 @@ unit: $(UNIT_BIN)
 
 e2e: $(BINS)
 	cd tests/e2e && TERND=$(abspath $(BUILD)/ternd) TERNCTL=$(abspath $(BUILD)/ternctl) \
-	  $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+	  $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # ---- style --------------------------------------------------------------------------------
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tools tests -name '*.[ch]')

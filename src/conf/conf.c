@@ -103,6 +103,35 @@ static const struct conf_directive table[] = {
     ROW("limits", "ping_timeout", "uint", "60", 5, 3600, limits.ping_timeout,
         "Seconds a client has to answer that ping before the connection is closed."),
 
+    ROW("roster", "max_items", "uint", "1000", 1, 100000, roster.max_items,
+        "Most contacts one account's roster may hold; adding more is refused with not-allowed."),
+    ROW("offline", "max_messages", "uint", "1000", 0, 1000000, offline.max_messages,
+        "Most messages kept for one offline account; when full, new ones bounce with "
+        "service-unavailable."),
+    ROW("archive", "enabled", "bool", "true", 0, 0, archive.enabled,
+        "Keep every one-to-one message in both parties' archives for message archive queries "
+        "(XEP-0313)."),
+    ROW("archive", "retention_days", "uint", "0", 0, 36500, archive.retention_days,
+        "Days archived messages are kept before they are deleted; 0 keeps them forever."),
+    ROW("sm", "resume_timeout", "uint", "300", 1, 86400, sm.resume_timeout,
+        "Seconds a dropped stream-management session waits to be resumed before its unacknowledged "
+        "messages go to offline storage."),
+    ROW("sm", "max_unacked", "uint", "1000", 10, 100000, sm.max_unacked,
+        "Most stanzas sent to a client that it has not acknowledged; a client that falls further "
+        "behind is disconnected."),
+    ROW("pep", "max_items", "uint", "100", 1, 10000, pep.max_items,
+        "Most items one personal eventing node keeps; publishing more drops the oldest."),
+    ROW("pep", "max_nodes", "uint", "128", 1, 10000, pep.max_nodes,
+        "Most personal eventing nodes one account may create."),
+    ROW("pep", "max_item_size", "size", "65536", 1024, 16777216, pep.max_item_size,
+        "Largest payload one published item may carry, in bytes; a bigger one is refused with "
+        "not-acceptable."),
+    ROW("vcard", "max_size", "size", "131072", 1024, 16777216, vcard.max_size,
+        "Largest vCard a user may store, in bytes, including the base64 photo."),
+    ROW("register", "enabled", "bool", "false", 0, 0, reg.enabled,
+        "Let anyone create an account from their client with in-band registration (XEP-0077), only "
+        "over TLS."),
+
     ROW("log", "level", "level", "info", 0, 0, log.level,
         "Most verbose level written to the log: error, warn, info or debug."),
 
@@ -574,7 +603,7 @@ static void classify_section(struct load *ld, const char *s)
         ld->skip = true;
         syntax_error(ld, "empty section name []");
     } else if (!section_known(name, len)) {
-        char known[128];
+        char known[256];
         known_sections(known, sizeof(known));
         ld->skip = true;
         errs_add(ld->e, "%s:%d: unknown section [%.*s] (known: %s)", ld->path, ld->line,

@@ -49,6 +49,31 @@ struct conf {
     } limits;
 
     struct {
+        unsigned max_items; /* contacts per roster, default 1000 */
+    } roster;
+    struct {
+        unsigned max_messages; /* per account, default 1000, 0 = off */
+    } offline;
+    struct {
+        bool enabled;            /* default true */
+        unsigned retention_days; /* default 0 = forever */
+    } archive;
+    struct {
+        unsigned resume_timeout; /* seconds, default 300 */
+        unsigned max_unacked;    /* stanzas, default 1000 */
+    } sm;
+    struct {
+        unsigned max_items;     /* per node, default 100 */
+        unsigned max_nodes;     /* per account, default 128 */
+        unsigned max_item_size; /* bytes, default 65536 */
+    } pep;
+    struct {
+        unsigned max_size; /* bytes, default 131072 */
+    } vcard;
+    struct {
+        bool enabled; /* in-band registration, default false */
+    } reg;
+    struct {
         char *level; /* error | warn | info | debug, default info */
     } log;
 

@@ -132,7 +132,7 @@ static void test_table(void)
 {
     size_t n;
     const struct conf_directive *d = conf_directives(&n);
-    is_int(n, 21, "twenty-one directives");
+    is_int(n, 32, "thirty-two directives");
     int bad_default = 0, dup = 0, no_help = 0;
     for (size_t i = 0; i < n; i++) {
         struct conf c = {0};
@@ -423,7 +423,9 @@ static void test_syntax(void)
     ok(has_error(path, 5, "expected 'key = value'"), "a line without '='");
     ok(has_error(path, 6, "indented line continues the value of 'prot'"),
        "an indented line is refused, not glued to the previous value");
-    ok(has_error(path, 7, "unknown section [smtp] (known: c2s, tls, auth, limits, log, store)"),
+    ok(has_error(path, 7,
+                 "unknown section [smtp] (known: c2s, tls, auth, limits, roster, offline, archive, "
+                 "sm, pep, vcard, register, log, store)"),
        "unknown section with its line");
     ok(has_error(path, 10, "section header without a closing ']'"), "unclosed section");
     ok(has_error(path, 12, "missing key before '='"), "empty key");

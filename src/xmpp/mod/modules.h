@@ -14,5 +14,15 @@ void mod_ping_init(void);
 void mod_version_init(void);
 void mod_message_init(void);
 void mod_presence_init(void);
+void mod_roster_init(void);
+void mod_offline_init(void);
+void mod_mam_init(void);
+void mod_carbons_init(void);
+void mod_blocking_init(void);
+void mod_csi_init(void);
+void mod_pep_init(void);
+void mod_vcard_init(void);
+void mod_private_init(void);
+void mod_register_init(void);
 
 #endif

@@ -1,0 +1,6 @@
+/* offline: not written yet; its init registers nothing. */
+#include "xmpp/mod/modules.h"
+
+void mod_offline_init(void)
+{
+}

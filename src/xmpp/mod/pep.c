@@ -1,0 +1,6 @@
+/* pep: not written yet; its init registers nothing. */
+#include "xmpp/mod/modules.h"
+
+void mod_pep_init(void)
+{
+}

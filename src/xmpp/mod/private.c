@@ -1,0 +1,6 @@
+/* private: not written yet; its init registers nothing. */
+#include "xmpp/mod/modules.h"
+
+void mod_private_init(void)
+{
+}
