@@ -32,4 +32,22 @@
     " DELETE FROM roster WHERE user = OLD.user;"                                                   \
     " DELETE FROM roster_ver WHERE user = OLD.user; END;"
 
+/* subscription states (the roster table's sub column) */
+enum store_sub { STORE_SUB_NONE = 0, STORE_SUB_TO = 1, STORE_SUB_FROM = 2, STORE_SUB_BOTH = 3 };
+
+/**
+ * Returns the subscription user has with contact (a bare JID): STORE_SUB_*
+ * (STORE_SUB_NONE when there is no row), or -EIO. For other modules that
+ * decide by subscription (PEP access, archive preferences).
+ */
+int store_roster_sub(struct store_db *db, const char *user, const char *contact);
+
+/**
+ * Calls fn for each contact allowed to see user's presence (subscription
+ * from or both), in byte order. Returns 0, fn's non-zero return if it
+ * stopped early, or -EIO.
+ */
+int store_roster_subscribers(struct store_db *db, const char *user,
+                             int (*fn)(void *arg, const char *contact), void *arg);
+
 #endif
