@@ -159,8 +159,8 @@ static int trim(struct store_db *db, const char *user, const char *node, unsigne
 
 int store_pep_node_put(struct store_db *db, const char *user, const struct store_pep_node *n)
 {
-    static const char sql[] = "INSERT OR REPLACE INTO pep_node (user, " NODE_COLS
-                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    static const char sql[] =
+        "INSERT OR REPLACE INTO pep_node (user, " NODE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
     sqlite3_stmt *st = prep(db, sql, user, n->node, n->access);
     if (!st)
         return -EIO;

@@ -47,8 +47,8 @@ static int collect_nodes(void *arg, const struct store_pep_node *n)
 {
     char *out = arg;
     size_t len = strlen(out);
-    snprintf(out + len, 512 - len, "%s:%s:%u:%d:%d;", n->node, n->access, n->max_items,
-             n->persist, n->send_last);
+    snprintf(out + len, 512 - len, "%s:%s:%u:%d:%d;", n->node, n->access, n->max_items, n->persist,
+             n->send_last);
     return 0;
 }
 
@@ -106,7 +106,8 @@ static void test_pep_nodes(struct store_db *db)
         is_int(store_pep_item_put(db, "alice", n.node, id, xml, 2), 0, "publish %s", id);
     }
     is_int(store_pep_items(db, "alice", n.node, 0, collect, seen), 0, "items");
-    is_str(seen, "alice/urn:xmpp:avatar:metadata/i2=<p>2</p>;alice/urn:xmpp:avatar:metadata/i3=<p>3</p>;",
+    is_str(seen,
+           "alice/urn:xmpp:avatar:metadata/i2=<p>2</p>;alice/urn:xmpp:avatar:metadata/i3=<p>3</p>;",
            "oldest dropped beyond keep, oldest first");
     is_int(store_pep_item_put(db, "alice", n.node, "i2", "<p>2b</p>", 2), 0, "republish i2");
     seen[0] = '\0';
@@ -138,7 +139,8 @@ static void test_pep_nodes(struct store_db *db)
     is_int(store_pep_node_count(db, "alice"), 2, "two nodes");
     char names[512] = "";
     is_int(store_pep_nodes(db, "alice", collect_nodes, names), 0, "list");
-    is_str(names, "a:whitelist:5:1:0;urn:xmpp:avatar:metadata:open:2:0:0;", "in order, with config");
+    is_str(names, "a:whitelist:5:1:0;urn:xmpp:avatar:metadata:open:2:0:0;",
+           "in order, with config");
     is_int(store_pep_node_del(db, "alice", n.node), 0, "delete node");
     is_int(store_pep_node_del(db, "alice", n.node), -ENOENT, "delete again");
     seen[0] = '\0';
@@ -153,12 +155,15 @@ static void test_pep_last(struct store_db *db)
     ok(raw_sql("INSERT INTO roster (user, contact, sub) VALUES ('alice', 'bob@x', 2),"
                " ('carol', 'bob@x', 1), ('dave', 'bob@x', 3)") == SQLITE_OK,
        "roster rows");
-    struct store_pep_node pres = {.node = "nick", .access = "presence", .max_items = 5,
-                                  .persist = true, .send_last = true};
-    struct store_pep_node wl = {.node = "bookmarks", .access = "whitelist", .max_items = 5,
-                                .persist = true, .send_last = true};
-    struct store_pep_node never = {.node = "quiet", .access = "open", .max_items = 5,
-                                   .persist = true, .send_last = false};
+    struct store_pep_node pres = {
+        .node = "nick", .access = "presence", .max_items = 5, .persist = true, .send_last = true};
+    struct store_pep_node wl = {.node = "bookmarks",
+                                .access = "whitelist",
+                                .max_items = 5,
+                                .persist = true,
+                                .send_last = true};
+    struct store_pep_node never = {
+        .node = "quiet", .access = "open", .max_items = 5, .persist = true, .send_last = false};
     const char *owners[] = {"alice", "bob", "carol", "dave"};
     for (size_t i = 0; i < 4; i++) {
         store_pep_node_put(db, owners[i], &pres);
