@@ -183,6 +183,8 @@ void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket)
     if (!m || !sm_release(m, ticket))
         return;
     if (s->sm_wait && sm_all_durable(m)) {
+        if (!list_empty(&s->task.link))
+            return; /* already on its way */
         task_init(&s->task, resume_finish_task);
         loop_defer(w->loop, &s->task);
     } else if (m->ack_wanted && writable(s)) {
@@ -1029,8 +1031,9 @@ static void resume_here(struct c2s *ns)
     ns->resume = NULL;
     struct c2s *s = c2s_find(w, r->id);
     struct sm *m = s && s != ns ? sm_of(s) : NULL;
-    bool ok = m && m->resumable && !s->ending && strcmp(m->id, r->previd) == 0 &&
-              strcmp(s->user, ns->user) == 0;
+    /* a session whose end is already scheduled (max_unacked while detached) is gone */
+    bool ok = m && m->resumable && !s->ending && list_empty(&s->task.link) &&
+              strcmp(m->id, r->previd) == 0 && strcmp(s->user, ns->user) == 0;
     if (ok && (uint32_t)(r->h - m->out_acked) > m->unacked.n) {
         ok = false; /* acknowledges more than was sent: not this session's history */
         log_write(LOG_INFO, ns->ctx, "resumption refused: h %u, sent %u", r->h, sm_sent(m));

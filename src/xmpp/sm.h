@@ -24,11 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SM_NS          "urn:xmpp:sm:3"
-#define SM_CSI_NS      "urn:xmpp:csi:0"
-#define SM_ID_MAX      64  /* bytes of a resumption id, NUL included */
-#define SM_CSI_MAX     100 /* stanzas held for an inactive client before all are flushed */
-#define SM_HOLDS_SHRINK 64 /* hold ring capacity kept when it empties */
+#define SM_NS           "urn:xmpp:sm:3"
+#define SM_CSI_NS       "urn:xmpp:csi:0"
+#define SM_ID_MAX       64  /* bytes of a resumption id, NUL included */
+#define SM_CSI_MAX      100 /* stanzas held for an inactive client before all are flushed */
+#define SM_HOLDS_SHRINK 64  /* hold ring capacity kept when it empties */
 
 /** A FIFO of chunk references (a ring that grows). */
 struct sm_queue {
@@ -54,16 +54,16 @@ struct sm_hold {
 
 struct sm {
     bool resumable;
-    char id[SM_ID_MAX];   /* resumption id, "" when not resumable */
-    uint64_t in;          /* inbound stanzas counted since <enable/> */
-    uint32_t out_acked;   /* h of the client's last acknowledgement (mod 2^32) */
+    char id[SM_ID_MAX]; /* resumption id, "" when not resumable */
+    uint64_t in;        /* inbound stanzas counted since <enable/> */
+    uint32_t out_acked; /* h of the client's last acknowledgement (mod 2^32) */
     struct sm_queue unacked;
     struct sm_hold *holds; /* ring of storage writes still out, by ticket */
     size_t holds_head, holds_n, holds_cap;
-    uint32_t acked_sent;   /* h of the last <a/> sent */
-    bool ack_wanted;       /* a <r/> is waiting for a hold to end */
-    bool req_out;          /* our <r/> is waiting for the client's <a/> */
-    size_t since_req;      /* stanzas queued since our last <r/> */
+    uint32_t acked_sent; /* h of the last <a/> sent */
+    bool ack_wanted;     /* a <r/> is waiting for a hold to end */
+    bool req_out;        /* our <r/> is waiting for the client's <a/> */
+    size_t since_req;    /* stanzas queued since our last <r/> */
 };
 
 /** Returns a new state with nothing counted. */
