@@ -301,8 +301,7 @@ static void print_hist(const char *what, const struct hist *h)
 {
     printf("%-14s n=%" PRIu64 "  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms\n", what,
            h->n, hist_quantile(h, 0.5) / 1e3, hist_quantile(h, 0.9) / 1e3,
-           hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3,
-           (h->n ? h->max : 0) / 1e3);
+           hist_quantile(h, 0.99) / 1e3, hist_quantile(h, 0.999) / 1e3, (h->n ? h->max : 0) / 1e3);
 }
 
 static void json_head(const struct run *r)
@@ -317,8 +316,8 @@ static void print_login_line(const struct run *r)
 {
     double secs = (double)(r->t_login1 - r->t_login0) / 1e6;
     printf("sessions       %u bound, %u failed%s%s in %.2f s (%.0f logins/s)\n", r->bound,
-           r->failed, r->first_fail ? ", first failure: " : "",
-           r->first_fail ? r->first_fail : "", secs, secs > 0 ? r->bound / secs : 0);
+           r->failed, r->first_fail ? ", first failure: " : "", r->first_fail ? r->first_fail : "",
+           secs, secs > 0 ? r->bound / secs : 0);
     print_hist("login latency", &r->login_lat);
 }
 
@@ -363,8 +362,8 @@ static void idle_end(struct loop *l, struct timer *t)
         per = ((double)r->srv_rss1.rss_kb - (double)r->srv_rss0.rss_kb) / r->bound;
         printf("server rss     %" PRIu64 " KB before, %" PRIu64 " KB with %u sessions, %" PRIu64
                " KB after %.0f s: %.2f KB per session\n",
-               r->srv_rss0.rss_kb, r->srv_rss1.rss_kb, r->bound, r->srv_rss2.rss_kb,
-               r->o.seconds, per);
+               r->srv_rss0.rss_kb, r->srv_rss1.rss_kb, r->bound, r->srv_rss2.rss_kb, r->o.seconds,
+               per);
     }
     double scpu = pct(r->srv_b.cpu_us - r->srv_a.cpu_us, wall);
     double bcpu = pct(r->bench_b - r->bench_a, wall);
@@ -375,8 +374,7 @@ static void idle_end(struct loop *l, struct timer *t)
     printf("\"hold_s\":%.1f,\"rss_before_kb\":%" PRIu64 ",\"rss_kb\":%" PRIu64
            ",\"rss_after_kb\":%" PRIu64 ",\"kb_per_session\":%.2f,\"logins_per_s\":%.1f,",
            r->o.seconds, r->srv_rss0.rss_kb, r->srv_rss1.rss_kb, r->srv_rss2.rss_kb, per,
-           r->t_login1 > r->t_login0 ? r->bound / ((double)(r->t_login1 - r->t_login0) / 1e6)
-                                     : 0);
+           r->t_login1 > r->t_login0 ? r->bound / ((double)(r->t_login1 - r->t_login0) / 1e6) : 0);
     json_hist(stdout, "login_us", &r->login_lat);
     printf(",\"server_cpu_pct\":%.1f,\"bench_cpu_pct\":%.1f}\n", r->srv_a.ok ? scpu : -1.0, bcpu);
     end_run(r);
@@ -440,9 +438,9 @@ static void step_json(const struct step *s)
     uint64_t wall = (uint64_t)(s->secs * 1e6);
     uint64_t lost = s->sent > s->delivered + s->bounced ? s->sent - s->delivered - s->bounced : 0;
     double scpu = s->srv0.ok ? pct(s->srv1.cpu_us - s->srv0.cpu_us, wall) : -1.0;
-    double us_per_msg = s->delivered && s->srv0.ok ? (double)(s->srv1.cpu_us - s->srv0.cpu_us) /
-                                                         (double)s->delivered
-                                                   : -1.0;
+    double us_per_msg = s->delivered && s->srv0.ok
+                            ? (double)(s->srv1.cpu_us - s->srv0.cpu_us) / (double)s->delivered
+                            : -1.0;
     printf("{\"rate\":%.0f,\"seconds\":%.2f,\"sent\":%" PRIu64 ",\"delivered\":%" PRIu64
            ",\"bounced\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"msgs_per_s\":%.1f,",
            s->rate, s->secs, s->sent, s->delivered, s->bounced, lost, s->delivered / s->secs);
@@ -823,8 +821,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
         return -1;
     }
     if (!o->concurrency || !o->count || !o->pairs || !o->window || o->seconds <= 0 ||
-        o->step_seconds <= 0 || o->factor <= 1 || o->rate < 0 || !o->sources ||
-        o->sources > 254 || (o->sc == SC_RAMP && o->rate <= 0)) {
+        o->step_seconds <= 0 || o->factor <= 1 || o->rate < 0 || !o->sources || o->sources > 254 ||
+        (o->sc == SC_RAMP && o->rate <= 0)) {
         fprintf(stderr, "tern-bench: an option is out of range (see --help)\n");
         return -1;
     }
@@ -875,7 +873,7 @@ int main(int argc, char **argv)
     r->dst.sin_port = htons((uint16_t)r->o.port);
     freeaddrinfo(ai);
 
-    unsigned want = r->o.sc == SC_LOGIN ? r->o.concurrency
+    unsigned want = r->o.sc == SC_LOGIN  ? r->o.concurrency
                     : r->o.sc == SC_IDLE ? r->o.count
                                          : 2 * r->o.pairs;
     unsigned cap = fd_cap();

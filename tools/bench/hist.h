@@ -16,8 +16,8 @@
 
 #include <stdint.h>
 
-#define HIST_SUB_BITS 6                                 /* 64 buckets per power of two */
-#define HIST_LINEAR   (2u << HIST_SUB_BITS)             /* exact below 128 */
+#define HIST_SUB_BITS 6                     /* 64 buckets per power of two */
+#define HIST_LINEAR   (2u << HIST_SUB_BITS) /* exact below 128 */
 #define HIST_BUCKETS  (HIST_LINEAR + (64 - 7) * (1u << HIST_SUB_BITS))
 
 struct hist {

@@ -158,8 +158,7 @@ static void send_auth_b64(struct xc *x, const char *mech, const void *msg, size_
     if (sasl_b64_encode(msg, len, b64, sizeof(b64)) < 0)
         return fail(x, "sasl message too long");
     if (mech)
-        snprintf(out, sizeof(out), "<auth xmlns='" NS_SASL "' mechanism='%s'>%s</auth>", mech,
-                 b64);
+        snprintf(out, sizeof(out), "<auth xmlns='" NS_SASL "' mechanism='%s'>%s</auth>", mech, b64);
     else
         snprintf(out, sizeof(out), "<response xmlns='" NS_SASL "'>%s</response>", b64);
     send_str(x, out);
@@ -470,8 +469,7 @@ struct xc *xc_start(struct xc_env *env, unsigned num, void *owner, const char **
             return NULL;
         }
     }
-    if (connect(fd, (struct sockaddr *)env->dst, sizeof(*env->dst)) != 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *)env->dst, sizeof(*env->dst)) != 0 && errno != EINPROGRESS) {
         *why = strerror(errno);
         close(fd);
         return NULL;

@@ -72,8 +72,8 @@ struct xc {
     void *owner;    /* the scenario's */
     uint64_t t0_us; /* when connect started */
     bool secure, authed, want_session, closing;
-    bool ready;  /* reached XC_BOUND once */
-    bool by_us;  /* closed by xc_close, not by the server or an error */
+    bool ready; /* reached XC_BOUND once */
+    bool by_us; /* closed by xc_close, not by the server or an error */
     char user[48];
     char cnonce[25];
     unsigned char server_sig[64]; /* SCRAM: expected ServerSignature */
