@@ -31,7 +31,6 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -46,7 +45,6 @@
 
 #define DEFAULT_CONF "/etc/tern/tern.conf"
 #define PASSWORD_MAX 1023 /* bytes */
-#define SALT_LEN     16   /* bytes, per hash */
 
 enum rc {
     RC_OK = 0,
@@ -225,24 +223,10 @@ static int derive_account(const struct ctl *c, const char *pw, size_t len, struc
     memset(a, 0, sizeof(*a));
     snprintf(a->user, sizeof(a->user), "%s", c->user);
     a->created = (int64_t)time(NULL);
-    const struct {
-        enum scram_hash h;
-        struct store_scram *cred;
-    } v[2] = {{SCRAM_SHA1, &a->sha1}, {SCRAM_SHA256, &a->sha256}};
-    for (size_t i = 0; i < 2; i++) {
-        struct store_scram *s = v[i].cred;
-        if (RAND_bytes(s->salt, SALT_LEN) != 1) {
-            fprintf(stderr, "ternctl: no random bytes for a salt\n");
-            return RC_STORAGE;
-        }
-        s->salt_len = SALT_LEN;
-        s->iterations = c->conf.auth.scram_iterations;
-        int rc = scram_derive(v[i].h, pw, len, s);
-        if (rc != 0) {
-            fprintf(stderr, "ternctl: cannot derive the %s keys: %s\n", scram_mech_name(v[i].h),
-                    strerror(-rc));
-            return RC_STORAGE;
-        }
+    int rc = scram_credentials(a, pw, len, c->conf.auth.scram_iterations);
+    if (rc != 0) {
+        fprintf(stderr, "ternctl: cannot derive the SCRAM keys: %s\n", strerror(-rc));
+        return RC_STORAGE;
     }
     return RC_OK;
 }
@@ -520,7 +504,7 @@ struct import_item {
     char *pw;
     size_t pw_len;
     unsigned line;
-    int rc; /* from scram_derive */
+    int rc; /* from scram_derive or scram_credentials */
 };
 
 struct import_job {
@@ -545,20 +529,16 @@ static void *import_derive(void *arg)
             it->rc = 0;
             continue;
         }
+        if (!j->salt) {
+            it->rc = scram_credentials(&it->a, it->pw, it->pw_len, j->iterations);
+            continue;
+        }
         struct store_scram *v[2] = {&it->a.sha1, &it->a.sha256};
         const enum scram_hash h[2] = {SCRAM_SHA1, SCRAM_SHA256};
         it->rc = 0;
         for (size_t k = 0; k < 2 && it->rc == 0; k++) {
-            if (j->salt) {
-                memcpy(v[k]->salt, j->salt, j->salt_len);
-                v[k]->salt_len = j->salt_len;
-            } else {
-                if (RAND_bytes(v[k]->salt, SALT_LEN) != 1) {
-                    it->rc = -EIO;
-                    break;
-                }
-                v[k]->salt_len = SALT_LEN;
-            }
+            memcpy(v[k]->salt, j->salt, j->salt_len);
+            v[k]->salt_len = j->salt_len;
             v[k]->iterations = j->iterations;
             it->rc = scram_derive(h[k], it->pw, it->pw_len, v[k]);
         }
