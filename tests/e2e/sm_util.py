@@ -194,3 +194,19 @@ def failed_condition(el):
 
 def log_count(srv, pattern):
     return len(re.findall(pattern, srv.log_text()))
+
+
+async def sm_client(srv, user, resource):
+    """A slixmpp client with its own XEP-0198 plugin, logged in, stream management enabled."""
+    import asyncio
+
+    import xmpp_client
+    c = xmpp_client.Client(srv.jid(user, resource), srv.password(user), "127.0.0.1", srv.port,
+                           srv.domain)
+    c.register_plugin("xep_0198")
+    enabled = asyncio.Event()
+    c.add_event_handler("sm_enabled", lambda _: enabled.set())
+    c.start()
+    await c.wait_ready()
+    await asyncio.wait_for(enabled.wait(), 10)
+    return c

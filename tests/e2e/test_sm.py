@@ -3,6 +3,7 @@ resumption after a dropped connection (on the same worker or handed to another),
 the end of a session that is not resumed in time, the unacked cap, and the promise that an
 unacknowledged message is never dropped (it goes to offline storage)."""
 
+import asyncio
 import os
 import re
 import time
@@ -14,7 +15,8 @@ if not os.environ.get("TERND"):
 
 from raw_stream import NS_CLIENT, q, stream_error_condition, to_str  # noqa: E402
 from sm_util import (NS_SM, Sm, auth_stream, body_of, failed_condition, log_count,  # noqa: E402
-                     message, resume, wait_log)
+                     message, resume, sm_client, wait_log)
+from xmpp_client import async_test, in_thread  # noqa: E402
 
 OFFLINE_XFAIL = pytest.mark.xfail(
     strict=False, reason="needs offline storage (the undelivered hook in mod/offline.c)")
@@ -349,3 +351,43 @@ def test_shutdown_with_detached_sessions_is_clean(make_server):
     for jid in jids:
         assert re.search(re.escape(jid) + r".*1 unacknowledged stanzas handed on", text), \
             f"{jid}: nothing handed on\n" + srv.log_tail()
+
+
+# ---- a real client library ------------------------------------------------------------------
+
+@async_test(timeout=60)
+async def test_slixmpp_stream_management_and_resumption(server):
+    alice = await sm_client(server, "alice", "slix")
+    plugin = alice["xep_0198"]
+    assert plugin.sm_id, "no resumption id"
+    bob = await server.client("bob", "slix")
+    for i in range(7):
+        bob.send_message(mto=alice.boundjid.full, mbody=f"in {i}", mtype="chat")
+    for i in range(7):
+        assert (await alice.next_message())["body"] == f"in {i}"
+    # slixmpp asks for an ack every 5 stanzas it sends (just before the 5th goes out); the
+    # server's h must match its count, and nothing may be acknowledged twice or skipped
+    for i in range(10):
+        alice.send_message(mto=bob.boundjid.full, mbody=f"out {i}", mtype="chat")
+    for i in range(10):
+        assert (await bob.next_message())["body"] == f"out {i}"
+    plugin.request_ack()
+    for _ in range(100):
+        if plugin.last_ack == 10:
+            break
+        await asyncio.sleep(0.05)
+    assert plugin.last_ack == 10, f"server acknowledged {plugin.last_ack} of 10"
+    # the connection drops; slixmpp resumes on a new one and gets what came meanwhile
+    resumed = asyncio.Event()
+    alice.add_event_handler("session_resumed", lambda _: resumed.set())
+    n = log_count(server, detached_rx(alice.boundjid.full))
+    alice.transport.abort()
+    await alice.wait_ended()
+    await in_thread(wait_log, server, detached_rx(alice.boundjid.full), n + 1)
+    bob.send_message(mto=alice.boundjid.full, mbody="while away", mtype="chat")
+    await bob.ping_server()
+    alice.ended.clear()
+    alice.start()
+    await asyncio.wait_for(resumed.wait(), 15)
+    assert (await alice.next_message())["body"] == "while away"
+    await alice.expect_no_message(0.5)
