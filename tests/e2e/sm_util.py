@@ -167,7 +167,7 @@ def resume(srv, user, previd, h, extra=""):
     r, feats = auth_stream(srv, user)
     assert feats.find(q(NS_SM, "sm")) is not None, "no <sm/> feature after auth"
     sm = Sm(r)
-    sm.h = h  # the count goes on from what the client had
+    sm.h = h if isinstance(h, int) else 0  # the count goes on from what the client had
     r.send(f"<resume xmlns='{NS_SM}' previd='{previd}' h='{h}'/>{extra}")
     el = sm.sm_element(["resumed", "failed"])
     sm.id = previd

@@ -205,12 +205,16 @@ def test_resume_while_old_connection_is_open(server):
 
 def test_resume_failures(server):
     sm = login_sm(server, "alice", "fail")
-    for previd in ("nonsense", "0-999999-abc", "1-1-x", sm.id + "x", "7-" + sm.id):
+    for previd in ("nonsense", "0-999999-abc", "1-1-x", sm.id + "x", "7-" + sm.id, "-1-1-x",
+                   "0-" * 100, sm.id + "x" * 300):
         s2, el = resume(server, "alice", previd, 0)
         assert el.tag == q(NS_SM, "failed") and failed_condition(el) == "item-not-found", \
             f"{previd}: " + to_str(el)
         # the stream goes on: a fresh session can be bound on it
         assert s2.raw.bind("after-fail")
+    for h in ("-1", "abc", "4294967296", ""):
+        s2, el = resume(server, "alice", sm.id, h)
+        assert failed_condition(el) == "bad-request", f"h={h!r}: " + to_str(el)
     # another account cannot take the session over, even with the right id
     s3, el = resume(server, "bob", sm.id, 0)
     assert failed_condition(el) == "item-not-found", to_str(el)
