@@ -1320,8 +1320,12 @@ static void on_close(struct conn *c)
         session_end(s);
         return;
     }
-    /* detached: the session and its registry entry stay, stanzas queue for a <resume/> */
+    /*
+     * detached: the session stays bound (modules keep delivering to it) and in the
+     * registry; what is sent to it queues for a <resume/>
+     */
     s->detached = true;
+    s->state = C2S_BOUND;
     loop_timer_stop(w->loop, &s->timer);
     loop_timer_stop(w->loop, &s->auth_timer);
     loop_undefer(&s->ack_task);
