@@ -13,8 +13,9 @@ int store_roster_sub(struct store_db *db, const char *user, const char *contact)
     db_bind_text(st, 1, user);
     db_bind_text(st, 2, contact);
     int rc = sqlite3_step(st);
-    int out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : rc == SQLITE_DONE ? STORE_SUB_NONE
-                                                                               : db_fail(db, sql);
+    int out = rc == SQLITE_ROW    ? sqlite3_column_int(st, 0)
+              : rc == SQLITE_DONE ? STORE_SUB_NONE
+                                  : db_fail(db, sql);
     db_done(st);
     return out;
 }
