@@ -27,7 +27,6 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -41,7 +40,6 @@
 
 #define DEFAULT_CONF "/etc/tern/tern.conf"
 #define PASSWORD_MAX 1023 /* bytes */
-#define SALT_LEN     16   /* bytes, per hash */
 
 enum rc {
     RC_OK = 0,
@@ -218,24 +216,10 @@ static int derive_account(const struct ctl *c, const char *pw, size_t len, struc
     memset(a, 0, sizeof(*a));
     snprintf(a->user, sizeof(a->user), "%s", c->user);
     a->created = (int64_t)time(NULL);
-    const struct {
-        enum scram_hash h;
-        struct store_scram *cred;
-    } v[2] = {{SCRAM_SHA1, &a->sha1}, {SCRAM_SHA256, &a->sha256}};
-    for (size_t i = 0; i < 2; i++) {
-        struct store_scram *s = v[i].cred;
-        if (RAND_bytes(s->salt, SALT_LEN) != 1) {
-            fprintf(stderr, "ternctl: no random bytes for a salt\n");
-            return RC_STORAGE;
-        }
-        s->salt_len = SALT_LEN;
-        s->iterations = c->conf.auth.scram_iterations;
-        int rc = scram_derive(v[i].h, pw, len, s);
-        if (rc != 0) {
-            fprintf(stderr, "ternctl: cannot derive the %s keys: %s\n", scram_mech_name(v[i].h),
-                    strerror(-rc));
-            return RC_STORAGE;
-        }
+    int rc = scram_credentials(a, pw, len, c->conf.auth.scram_iterations);
+    if (rc != 0) {
+        fprintf(stderr, "ternctl: cannot derive the SCRAM keys: %s\n", strerror(-rc));
+        return RC_STORAGE;
     }
     return RC_OK;
 }
