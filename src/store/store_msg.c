@@ -165,10 +165,10 @@ int store_archive_query(struct store_db *db, const struct store_arch_query *q, s
                         void *arg)
 {
     /* backward pages are read newest first, then given oldest first */
-    static const char fwd[] =
-        "SELECT id, stamp, sid, xml" ARCH_FILTER " ORDER BY id ASC LIMIT ?8";
-    static const char bwd[] = "SELECT id, stamp, sid, xml FROM (SELECT id, stamp, sid, xml" ARCH_FILTER
-                              " ORDER BY id DESC LIMIT ?8) ORDER BY id ASC";
+    static const char fwd[] = "SELECT id, stamp, sid, xml" ARCH_FILTER " ORDER BY id ASC LIMIT ?8";
+    static const char bwd[] =
+        "SELECT id, stamp, sid, xml FROM (SELECT id, stamp, sid, xml" ARCH_FILTER
+        " ORDER BY id DESC LIMIT ?8) ORDER BY id ASC";
     const char *sql = q->backward ? bwd : fwd;
     sqlite3_stmt *st = db_stmt(db, sql);
     if (!st)
@@ -231,7 +231,8 @@ int store_archive_prefs_get(struct store_db *db, const char *user, struct store_
     db_bind_text(st, 1, user);
     int rc = sqlite3_step(st), err = 0;
     const unsigned char *d = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
-    snprintf(p->dflt, sizeof(p->dflt), "%s", d && dflt_ok((const char *)d) ? (const char *)d : "always");
+    snprintf(p->dflt, sizeof(p->dflt), "%s",
+             d && dflt_ok((const char *)d) ? (const char *)d : "always");
     if (rc == SQLITE_ROW) {
         p->always = db_col_strdup(st, 1);
         p->never = db_col_strdup(st, 2);
@@ -245,8 +246,7 @@ int store_archive_prefs_get(struct store_db *db, const char *user, struct store_
     return err;
 }
 
-int store_archive_prefs_set(struct store_db *db, const char *user,
-                            const struct store_arch_prefs *p)
+int store_archive_prefs_set(struct store_db *db, const char *user, const struct store_arch_prefs *p)
 {
     static const char sql[] = "INSERT OR REPLACE INTO archive_prefs (user, dflt, always, never)"
                               " VALUES (?1, ?2, ?3, ?4)";
@@ -312,8 +312,8 @@ int store_archive_wants(struct store_db *db, const char *user, const char *peer)
 
 /* ---- block lists ------------------------------------------------------------------------ */
 
-int store_block_list(struct store_db *db, const char *user,
-                     int (*fn)(void *arg, const char *jid), void *arg)
+int store_block_list(struct store_db *db, const char *user, int (*fn)(void *arg, const char *jid),
+                     void *arg)
 {
     static const char sql[] = "SELECT jid FROM blocklist WHERE user = ?1 ORDER BY jid";
     sqlite3_stmt *st = db_stmt(db, sql);

@@ -116,8 +116,8 @@ static void test_archive(struct store_db *db)
         char sid[16], xml[32];
         snprintf(sid, sizeof(sid), "s%d", i);
         snprintf(xml, sizeof(xml), "<message>%d</message>", i);
-        struct store_arch a = {"alice", i % 2 ? "bob@x" : "carol@x", i % 2 ? "a" : "", i * 100,
-                               sid, i % 2, xml};
+        struct store_arch a = {
+            "alice", i % 2 ? "bob@x" : "carol@x", i % 2 ? "a" : "", i * 100, sid, i % 2, xml};
         is_int(store_archive_add(db, &a), 0, "archive %s", sid);
     }
     struct store_arch dup = {"alice", "bob@x", "", 1, "s1", 0, "<m/>"};
@@ -133,8 +133,7 @@ static void test_archive(struct store_db *db)
     is_int(store_archive_rowid(db, "alice", "nope"), -ENOENT, "unknown sid");
     is_int(store_archive_rowid(db, "carol", "s1"), -ENOENT, "another owner's sid");
 
-    struct store_arch_query q = {"alice", NULL, NULL, INT64_MIN, INT64_MAX, 0, INT64_MAX, 4,
-                                 false};
+    struct store_arch_query q = {"alice", NULL, NULL, INT64_MIN, INT64_MAX, 0, INT64_MAX, 4, false};
     struct page p = {0};
     is_int(store_archive_query(db, &q, arch_collect, &p), 4, "first page of 4");
     is_str(p.sids, "s1,s2,s3,s4,", "forward, oldest first");
@@ -274,8 +273,8 @@ static void test_purge(struct store_db *db)
     char seen[64] = "";
     store_block_list(db, "alice", block_collect, seen);
     is_str(seen, "", "block list went with the account");
-    struct store_arch_query q = {"alice", NULL, NULL, INT64_MIN, INT64_MAX, 0, INT64_MAX, 10,
-                                 false};
+    struct store_arch_query q = {"alice", NULL,      NULL, INT64_MIN, INT64_MAX,
+                                 0,       INT64_MAX, 10,   false};
     is_int(store_archive_count(db, &q, 0, INT64_MAX), 0, "archive went with the account");
 }
 
