@@ -187,9 +187,9 @@ void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket)
             return; /* already on its way */
         task_init(&s->task, resume_finish_task);
         loop_defer(w->loop, &s->task);
-    } else if (m->ack_wanted && sm_all_durable(m) && writable(s)) {
-        /* the <r/> that waited: answered once every write it covers is done, so that
-           a burst of stored messages is acknowledged whole, not one by one */
+    } else if (m->ack_wanted && sm_durable(m) >= m->ack_target && writable(s)) {
+        /* the <r/> that waited: answered once every write it covers is done, so that a
+           burst of stored messages is acknowledged whole; later stanzas do not delay it */
         send_ack(s, m);
     }
 }
@@ -1149,10 +1149,12 @@ static void handle_sm(struct c2s *s, struct xml_node *el)
     } else if (!m) {
         c2s_stream_error(s, "unsupported-stanza-type", "Stream management is not enabled");
     } else if (strcmp(el->name, "r") == 0) {
-        if (sm_ack_value(m) == (uint32_t)m->in)
+        if (sm_durable(m) == m->in) {
             send_ack(s, m);
-        else
-            m->ack_wanted = true; /* answered when the held storage write ends */
+        } else {
+            m->ack_wanted = true; /* answered when the held storage writes end */
+            m->ack_target = m->in;
+        }
     } else if (strcmp(el->name, "a") == 0) {
         handle_ack(s, m, el);
     } else {

@@ -165,12 +165,17 @@ bool sm_release(struct sm *m, uint64_t ticket)
     return hold_at(m, 0)->ticket != before;
 }
 
-uint32_t sm_ack_value(const struct sm *m)
+uint64_t sm_durable(const struct sm *m)
 {
     uint64_t v = m->in;
     if (m->holds_n > 0 && hold_at(m, 0)->ticket - 1 < v)
         v = hold_at(m, 0)->ticket - 1;
-    return (uint32_t)v; /* h is modulo 2^32 */
+    return v;
+}
+
+uint32_t sm_ack_value(const struct sm *m)
+{
+    return (uint32_t)sm_durable(m); /* h is modulo 2^32 */
 }
 
 bool sm_all_durable(const struct sm *m)

@@ -61,7 +61,8 @@ struct sm {
     struct sm_hold *holds; /* ring of storage writes still out, by ticket */
     size_t holds_head, holds_n, holds_cap;
     uint32_t acked_sent; /* h of the last <a/> sent */
-    bool ack_wanted;     /* a <r/> is waiting for a hold to end */
+    bool ack_wanted;     /* a <r/> is waiting for holds to end */
+    uint64_t ack_target; /* ... on every inbound stanza up to this one */
     bool req_out;        /* our <r/> is waiting for the client's <a/> */
     size_t since_req;    /* stanzas queued since our last <r/> */
 };
@@ -81,7 +82,9 @@ uint64_t sm_count_in(struct sm *m);
 uint64_t sm_hold(struct sm *m);
 /** Releases a hold. Returns true if the acknowledgeable count moved. */
 bool sm_release(struct sm *m, uint64_t ticket);
-/** Returns the h the session may acknowledge: never past a held stanza. */
+/** Returns how many inbound stanzas may be acknowledged: never past a held one. */
+uint64_t sm_durable(const struct sm *m);
+/** Returns the h the session may acknowledge (sm_durable modulo 2^32). */
 uint32_t sm_ack_value(const struct sm *m);
 /** Returns whether every inbound stanza counted may be acknowledged. */
 bool sm_all_durable(const struct sm *m);

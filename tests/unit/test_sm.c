@@ -97,6 +97,7 @@ static void test_holds(void)
     uint64_t t5b = sm_hold(m); /* two writes for one stanza (offline and archive) */
     sm_count_in(m);
     is_int((int)sm_ack_value(m), 2, "ack stops before the first held stanza");
+    is_int((int)sm_durable(m), 2, "durable count agrees");
     ok(!sm_release(m, t5), "releasing a later hold does not move the ack");
     is_int((int)sm_ack_value(m), 2, "still 2");
     ok(sm_release(m, t3), "releasing the first moves it");
