@@ -183,6 +183,29 @@ bool sm_all_durable(const struct sm *m)
     return m->holds_n == 0;
 }
 
+static void owed_pop(struct sm *m)
+{
+    memmove(m->owed, m->owed + 1, (m->owed_n - 1) * sizeof(m->owed[0]));
+    m->owed_n--;
+}
+
+bool sm_request(struct sm *m)
+{
+    bool room = m->owed_n < SM_OWED_MAX;
+    if (!room)
+        owed_pop(m);
+    m->owed[m->owed_n++] = m->in;
+    return room;
+}
+
+bool sm_answer_due(struct sm *m)
+{
+    if (m->owed_n == 0 || sm_durable(m) < m->owed[0])
+        return false;
+    owed_pop(m);
+    return true;
+}
+
 /* ---- client state indication ------------------------------------------------------------- */
 
 static bool is_presence(const struct chunk *ch)

@@ -126,6 +126,39 @@ static void test_holds(void)
     sm_free(m);
 }
 
+static void test_owed(void)
+{
+    struct sm *m = sm_new();
+    sm_count_in(m);
+    ok(sm_request(m), "a request with room");
+    ok(sm_answer_due(m), "nothing held: due at once");
+    ok(!sm_answer_due(m), "answered once");
+    uint64_t t2 = (sm_count_in(m), sm_hold(m)); /* stanza 2 is being stored */
+    sm_request(m);                              /* covers 2 */
+    sm_count_in(m);
+    uint64_t t3 = sm_hold(m);
+    sm_request(m); /* covers 3 */
+    ok(!sm_answer_due(m), "held: not due");
+    sm_release(m, t2);
+    ok(sm_answer_due(m), "first due once stanza 2 is stored");
+    ok(!sm_answer_due(m), "second still waits for stanza 3");
+    sm_release(m, t3);
+    ok(sm_answer_due(m), "second due");
+    ok(!sm_answer_due(m), "none owed");
+    sm_count_in(m);
+    uint64_t t4 = sm_hold(m);
+    for (int i = 0; i < SM_OWED_MAX; i++)
+        ok(sm_request(m), "room for request %d", i);
+    ok(!sm_request(m), "full: the oldest must be answered now");
+    is_int((int)m->owed_n, SM_OWED_MAX, "still at most SM_OWED_MAX owed");
+    sm_release(m, t4);
+    int due = 0;
+    while (sm_answer_due(m))
+        due++;
+    is_int(due, SM_OWED_MAX, "all the rest due after the release");
+    sm_free(m);
+}
+
 static void test_from(void)
 {
     struct chunk *ch = mk("<presence from=\"a@x/r\" to=\"b@x\"><show>away</show></presence>");
@@ -173,6 +206,7 @@ int main(void)
     test_queue();
     test_ack();
     test_holds();
+    test_owed();
     test_from();
     test_csi();
     return tap_done();
