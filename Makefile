@@ -55,7 +55,9 @@ LIB_SRC  := $(sort $(wildcard src/core/*.c src/net/*.c src/xml/*.c src/http/*.c 
                                src/xmpp/mod/*.c src/store/*.c src/conf/*.c src/admin/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libtern.a
-BINS     := $(BUILD)/ternd $(BUILD)/ternctl
+BINS     := $(BUILD)/ternd $(BUILD)/ternctl $(BUILD)/tern-bench
+BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Each tests/fuzz/fuzz_NAME.c is two programs: a corpus replay (any compiler, run by `make
@@ -84,6 +86,12 @@ $(BUILD)/ternd: $(BUILD)/obj/src/main.o $(LIB)
 
 $(BUILD)/ternctl: $(BUILD)/obj/tools/ternctl.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tern-bench: $(BENCH_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+# the histogram's unit test links the bench's module
+$(BUILD)/tests/test_hist: $(BUILD)/obj/tools/bench/hist.o
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -141,6 +149,7 @@ unit: $(UNIT_BIN) $(REPLAY_BIN)
 
 e2e: $(BINS)
 	cd tests/e2e && TERND=$(abspath $(BUILD)/ternd) TERNCTL=$(abspath $(BUILD)/ternctl) \
+	  TERN_BENCH=$(abspath $(BUILD)/tern-bench) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # ---- fuzzing and valgrind -----------------------------------------------------------------

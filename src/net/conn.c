@@ -240,7 +240,11 @@ static void start_tls(struct conn *c)
         ssl_fail(c, 0, "SSL_new");
         return;
     }
-    SSL_set_accept_state(c->ssl);
+    /* a server context accepts; a client one (tern-bench's) connects */
+    if (SSL_is_server(c->ssl))
+        SSL_set_accept_state(c->ssl);
+    else
+        SSL_set_connect_state(c->ssl);
     c->state = CONN_HANDSHAKE;
     update_events(c);
     handshake(c);
@@ -462,6 +466,36 @@ void conn_abort(struct conn *c)
     if (c->state != CONN_CLOSING)
         c->state = CONN_DEAD;
     finish(c->ctx->loop, &c->close_task);
+}
+
+int conn_release(struct conn *c)
+{
+    if (c->state == CONN_HANDSHAKE || c->starttls_pending || c->tls_retry)
+        return -EAGAIN;
+    if (c->state != CONN_OPEN)
+        return -EPIPE;
+    loop_undefer(&c->read_task);
+    loop_io_del(c->ctx->loop, &c->io);
+    list_del(&c->dirty_link);
+    c->ctx = NULL;
+    return 0;
+}
+
+int conn_adopt(struct conn *c, struct conn_ctx *ctx)
+{
+    c->ctx = ctx;
+    int rc = loop_io_add(ctx->loop, &c->io, c->io.fd, 0, on_io);
+    if (rc < 0) {
+        c->state = CONN_DEAD;
+        loop_defer(ctx->loop, &c->close_task);
+        return rc;
+    }
+    update_events(c);
+    if (c->out_n > 0)
+        list_push(&ctx->dirty, &c->dirty_link);
+    if (c->ssl && !c->paused)
+        loop_defer(ctx->loop, &c->read_task); /* decrypted bytes epoll cannot see */
+    return 0;
 }
 
 void conn_flush_all(struct conn_ctx *ctx)
