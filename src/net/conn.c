@@ -475,6 +475,10 @@ int conn_release(struct conn *c)
     if (c->state != CONN_OPEN)
         return -EPIPE;
     loop_undefer(&c->read_task);
+    /* the throttle timer belongs to this loop; the debt stays in the bucket and the next
+       read on the new loop throttles again if it is still owed */
+    loop_timer_stop(c->ctx->loop, &c->throttle);
+    c->throttled = false;
     loop_io_del(c->ctx->loop, &c->io);
     list_del(&c->dirty_link);
     c->ctx = NULL;
