@@ -395,3 +395,35 @@ async def test_slixmpp_stream_management_and_resumption(server):
     await asyncio.wait_for(resumed.wait(), 15)
     assert (await alice.next_message())["body"] == "while away"
     await alice.expect_no_message(0.5)
+
+
+def subscribe_both(a, b, a_bare, b_bare):
+    """Mutual presence subscription between raw streams a and b (RFC 6121 §3)."""
+    a.send(f"<presence to='{b_bare}' type='subscribe'/>")
+    b.send(f"<presence to='{a_bare}' type='subscribed'/>")
+    b.send(f"<presence to='{a_bare}' type='subscribe'/>")
+    a.send(f"<presence to='{b_bare}' type='subscribed'/>")
+    a.ping()
+    b.ping()
+
+
+@pytest.mark.xfail(strict=False, reason="needs presence broadcast (mod/presence.c, mod/roster.c)")
+def test_contacts_see_unavailable_only_when_the_session_ends(make_server):
+    srv = make_server(overrides=["sm.resume_timeout=2"])
+    sm = login_sm(srv, "alice", "phone", auto_ack=True)
+    bob = srv.raw_login("bob", "desk")
+    subscribe_both(sm.raw, bob, srv.jid("alice"), srv.jid("bob"))
+    bob.send("<presence/>")
+    sm.raw.send("<presence/>")
+
+    def from_alice(unavailable):
+        def pred(e):
+            return (e.tag == q(NS_CLIENT, "presence") and e.get("from") == sm.raw.jid
+                    and (e.get("type") == "unavailable") == unavailable)
+        return pred
+    bob.wait_stanza(from_alice(False), what="alice available")
+    sm.drop()
+    wait_log(srv, detached_rx(sm.raw.jid))
+    # detached is still online for everyone else
+    assert not any(from_alice(True)(e) for e in bob.collect(1.0)), "unavailable while detached"
+    bob.wait_stanza(from_alice(True), timeout=10, what="alice unavailable after the timeout")
