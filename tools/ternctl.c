@@ -2,6 +2,7 @@
  * ternctl: the admin command line.
  *
  *   ternctl [-c FILE] [-o SECTION.KEY=VALUE]... user add|del|passwd|list|check ...
+ *   ternctl [-c FILE] [-o SECTION.KEY=VALUE]... user import [--salt S] [FILE]
  *
  * It reads the same config as ternd and opens the SQLite database directly
  * (store_db_open): WAL mode and the busy timeout let it work while ternd
@@ -11,12 +12,15 @@
  * Passwords never come from argv (other users can read it in /proc): they
  * are the first line of stdin when stdin is not a terminal, else they are
  * typed on the terminal with echo off. Only SCRAM-SHA-1 and SCRAM-SHA-256
- * salted keys are stored, each with its own random salt.
+ * salted keys are stored, each with its own random salt. The exception is
+ * `user import`, whose lines carry passwords (the file is the operator's to
+ * protect) and which derives keys on every CPU, all in one transaction.
  *
  * Exit codes are part of the interface (scripts test them); they are listed
  * in --help and in enum rc below, and never change meaning.
  */
 #include "conf/conf.h"
+#include "core/alloc.h"
 #include "core/log.h"
 #include "store/store.h"
 #include "xmpp/jid.h"
@@ -27,7 +31,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -41,7 +45,6 @@
 
 #define DEFAULT_CONF "/etc/tern/tern.conf"
 #define PASSWORD_MAX 1023 /* bytes */
-#define SALT_LEN     16   /* bytes, per hash */
 
 enum rc {
     RC_OK = 0,
@@ -68,6 +71,7 @@ static const char usage_text[] =
     "  user passwd USER@DOMAIN   set a new password\n"
     "  user list                 print every account, one JID per line, to stdout\n"
     "  user check USER@DOMAIN    verify a password\n"
+    "  user import [FILE]        create many accounts from lines 'USER[@DOMAIN] PASSWORD'\n"
     "  backup FILE               write a consistent copy of the database to FILE\n"
     "\n"
     "Passwords (1..1023 bytes) are never taken from the command line: when stdin is\n"
@@ -90,6 +94,7 @@ static const char user_usage_text[] =
     "  user passwd USER@DOMAIN   set a new password\n"
     "  user list                 print every account, one JID per line\n"
     "  user check USER@DOMAIN    verify a password\n"
+    "  user import [FILE]        create many accounts from lines 'USER[@DOMAIN] PASSWORD'\n"
     "\n"
     "`ternctl user COMMAND --help` describes one command; `ternctl --help` lists\n"
     "the options and exit codes.\n";
@@ -218,24 +223,10 @@ static int derive_account(const struct ctl *c, const char *pw, size_t len, struc
     memset(a, 0, sizeof(*a));
     snprintf(a->user, sizeof(a->user), "%s", c->user);
     a->created = (int64_t)time(NULL);
-    const struct {
-        enum scram_hash h;
-        struct store_scram *cred;
-    } v[2] = {{SCRAM_SHA1, &a->sha1}, {SCRAM_SHA256, &a->sha256}};
-    for (size_t i = 0; i < 2; i++) {
-        struct store_scram *s = v[i].cred;
-        if (RAND_bytes(s->salt, SALT_LEN) != 1) {
-            fprintf(stderr, "ternctl: no random bytes for a salt\n");
-            return RC_STORAGE;
-        }
-        s->salt_len = SALT_LEN;
-        s->iterations = c->conf.auth.scram_iterations;
-        int rc = scram_derive(v[i].h, pw, len, s);
-        if (rc != 0) {
-            fprintf(stderr, "ternctl: cannot derive the %s keys: %s\n", scram_mech_name(v[i].h),
-                    strerror(-rc));
-            return RC_STORAGE;
-        }
+    int rc = scram_credentials(a, pw, len, c->conf.auth.scram_iterations);
+    if (rc != 0) {
+        fprintf(stderr, "ternctl: cannot derive the SCRAM keys: %s\n", strerror(-rc));
+        return RC_STORAGE;
     }
     return RC_OK;
 }
@@ -487,6 +478,256 @@ static int run_backup(struct ctl *c, char **args, int n, const char **overrides,
     return RC_OK;
 }
 
+/* ---- import ----------------------------------------------------------------------------- */
+
+static const char import_usage_text[] =
+    "usage: ternctl [OPTIONS] user import [--salt SALT] [FILE]\n\n"
+    "Creates many accounts at once from FILE (or stdin when FILE is absent or '-'), one\n"
+    "per line: 'USER PASSWORD' or 'USER@DOMAIN PASSWORD' (DOMAIN must be the config's).\n"
+    "The password is the rest of the line after the blanks that follow USER; empty lines\n"
+    "and lines starting with '#' are skipped. The file holds passwords in clear: keep it\n"
+    "private and delete it afterwards. Keys are derived on every CPU and all accounts are\n"
+    "written in one transaction: either every account is created or none is.\n\n"
+    "  --salt SALT   give every imported account the same SCRAM salt (the bytes of SALT,\n"
+    "                1..64). FOR BENCHMARK ACCOUNTS ONLY: a shared salt lets whoever\n"
+    "                reads the database test a password guess against all accounts at\n"
+    "                once. It makes accounts with equal passwords cost one derivation,\n"
+    "                and lets a load generator derive its client key once.\n\n"
+    "exit status: 0 all created, 1 usage or a bad line (nothing created), 2 config,\n"
+    "3 an account already exists (nothing created), 5 storage\n";
+
+#define IMPORT_BATCH   1024 /* accounts derived, then written, at a time */
+#define IMPORT_THREADS 64
+
+struct import_item {
+    struct store_account a;
+    char *pw;
+    size_t pw_len;
+    unsigned line;
+    int rc; /* from scram_derive or scram_credentials */
+};
+
+struct import_job {
+    struct import_item *items;
+    size_t n, first, step;
+    const unsigned char *salt; /* NULL: random per account and hash */
+    size_t salt_len;
+    unsigned iterations;
+};
+
+/* Derives items first, first+step, ...; with a shared salt, equal passwords derive once. */
+static void *import_derive(void *arg)
+{
+    struct import_job *j = arg;
+    const struct import_item *prev = NULL;
+    for (size_t i = j->first; i < j->n; i += j->step) {
+        struct import_item *it = &j->items[i];
+        if (j->salt && prev && prev->rc == 0 && prev->pw_len == it->pw_len &&
+            memcmp(prev->pw, it->pw, it->pw_len) == 0) {
+            it->a.sha1 = prev->a.sha1;
+            it->a.sha256 = prev->a.sha256;
+            it->rc = 0;
+            continue;
+        }
+        if (!j->salt) {
+            it->rc = scram_credentials(&it->a, it->pw, it->pw_len, j->iterations);
+            continue;
+        }
+        struct store_scram *v[2] = {&it->a.sha1, &it->a.sha256};
+        const enum scram_hash h[2] = {SCRAM_SHA1, SCRAM_SHA256};
+        it->rc = 0;
+        for (size_t k = 0; k < 2 && it->rc == 0; k++) {
+            memcpy(v[k]->salt, j->salt, j->salt_len);
+            v[k]->salt_len = j->salt_len;
+            v[k]->iterations = j->iterations;
+            it->rc = scram_derive(h[k], it->pw, it->pw_len, v[k]);
+        }
+        prev = it;
+    }
+    return NULL;
+}
+
+/* Derives a batch on every CPU, then writes it. Returns an rc; reports the failing line. */
+static int import_batch(struct ctl *c, struct import_item *items, size_t n, const char *salt)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cpus < 1 ? 1 : cpus > IMPORT_THREADS ? IMPORT_THREADS : (size_t)cpus;
+    if (nt > n)
+        nt = n;
+    pthread_t tid[IMPORT_THREADS];
+    struct import_job jobs[IMPORT_THREADS];
+    size_t started = 0;
+    for (size_t t = 0; t < nt; t++) {
+        jobs[t] = (struct import_job){
+            .items = items,
+            .n = n,
+            .first = t,
+            .step = nt,
+            .salt = (const unsigned char *)salt,
+            .salt_len = salt ? strlen(salt) : 0,
+            .iterations = c->conf.auth.scram_iterations,
+        };
+        /* thread 0 is this one */
+        if (t > 0 && pthread_create(&tid[t], NULL, import_derive, &jobs[t]) != 0)
+            break;
+        started = t + 1;
+    }
+    import_derive(&jobs[0]);
+    for (size_t t = 1; t < started; t++)
+        pthread_join(tid[t], NULL);
+    for (size_t t = started; t < nt; t++) /* threads that could not start: do it here */
+        import_derive(&jobs[t]);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].rc != 0) {
+            fprintf(stderr, "ternctl: line %u: cannot derive the keys: %s\n", items[i].line,
+                    strerror(-items[i].rc));
+            return RC_STORAGE;
+        }
+        int err = store_account_add(c->db, &items[i].a);
+        if (err == -EEXIST) {
+            fprintf(stderr, "ternctl: line %u: %s@%s already exists; nothing imported\n",
+                    items[i].line, items[i].a.user, c->conf.domain);
+            return RC_EXISTENCE;
+        }
+        if (err) {
+            fprintf(stderr, "ternctl: line %u: cannot create %s (storage error, see above)\n",
+                    items[i].line, items[i].a.user);
+            return RC_STORAGE;
+        }
+    }
+    return RC_OK;
+}
+
+/* Parses one line into it (user normalized, pw a copy). Returns RC_OK or RC_USAGE. */
+static int import_parse(struct ctl *c, char *line, unsigned no, struct import_item *it)
+{
+    size_t len = strcspn(line, "\r\n");
+    line[len] = '\0';
+    size_t ul = strcspn(line, " \t");
+    if (ul == len) {
+        fprintf(stderr, "ternctl: line %u: expected 'USER PASSWORD'\n", no);
+        return RC_USAGE;
+    }
+    line[ul] = '\0';
+    const char *pw = line + ul + 1 + strspn(line + ul + 1, " \t");
+    size_t pl = strlen(pw);
+    if (pl == 0 || pl > PASSWORD_MAX) {
+        fprintf(stderr, "ternctl: line %u: the password must be 1..%d bytes\n", no, PASSWORD_MAX);
+        return RC_USAGE;
+    }
+    memset(it, 0, sizeof(*it));
+    it->line = no;
+    if (strchr(line, '@')) {
+        if (parse_jid(c, line) != RC_OK) {
+            fprintf(stderr, "ternctl: (in line %u)\n", no);
+            return RC_USAGE;
+        }
+        snprintf(it->a.user, sizeof(it->a.user), "%s", c->user);
+    } else if (jid_normalize_local(line, ul, it->a.user, sizeof(it->a.user)) < 0) {
+        fprintf(stderr, "ternctl: line %u: '%s' is not a valid user name\n", no, line);
+        return RC_USAGE;
+    }
+    it->a.created = (int64_t)time(NULL);
+    it->pw = xstrndup(pw, pl);
+    it->pw_len = pl;
+    return RC_OK;
+}
+
+static void import_clear(struct import_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        OPENSSL_cleanse(items[i].pw, items[i].pw_len);
+        free(items[i].pw);
+        items[i].pw = NULL;
+    }
+}
+
+static int run_import(struct ctl *c, char **args, int n, const char **overrides, size_t n_overrides)
+{
+    const char *salt = NULL, *file = NULL;
+    for (int i = 0; i < n; i++) {
+        if (is_help(args[i])) {
+            fputs(import_usage_text, stdout);
+            return RC_OK;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (strcmp(args[i], "--salt") == 0 && i + 1 < n) {
+            salt = args[++i];
+        } else if (strncmp(args[i], "--salt=", 7) == 0) {
+            salt = args[i] + 7;
+        } else if (args[i][0] == '-' && strcmp(args[i], "-") != 0) {
+            return usage_error(import_usage_text, "unknown option '%s'", args[i]);
+        } else if (!file) {
+            file = args[i];
+        } else {
+            return usage_error(import_usage_text, "expected at most one FILE");
+        }
+    }
+    if (salt && (strlen(salt) == 0 || strlen(salt) > STORE_SALT_MAX))
+        return usage_error(import_usage_text, "--salt: 1..%d bytes", STORE_SALT_MAX);
+    int rc = load_conf(c, overrides, n_overrides);
+    if (rc != RC_OK)
+        return rc;
+    FILE *in = stdin;
+    if (file && strcmp(file, "-") != 0 && !(in = fopen(file, "r"))) {
+        fprintf(stderr, "ternctl: %s: %s\n", file, strerror(errno));
+        return RC_USAGE;
+    }
+    create_owned_like_dir(c->conf.store.path);
+    if (store_db_open(c->conf.store.path, &c->db) != 0) {
+        fprintf(stderr, "ternctl: cannot open the database %s (store.path)\n", c->conf.store.path);
+        if (in != stdin)
+            fclose(in);
+        return RC_STORAGE;
+    }
+    struct import_item *items = xcalloc(IMPORT_BATCH, sizeof(*items));
+    char *line = NULL;
+    size_t cap = 0, n_items = 0, total = 0;
+    unsigned no = 0;
+    rc = store_db_begin(c->db) == 0 ? RC_OK : RC_STORAGE;
+    while (rc == RC_OK && getline(&line, &cap, in) >= 0) {
+        no++;
+        const char *p = line + strspn(line, " \t");
+        if (*p == '#' || *p == '\n' || *p == '\r' || *p == '\0')
+            continue;
+        rc = import_parse(c, line, no, &items[n_items]);
+        if (rc != RC_OK)
+            break;
+        if (++n_items == IMPORT_BATCH) {
+            rc = import_batch(c, items, n_items, salt);
+            import_clear(items, n_items);
+            total += n_items;
+            n_items = 0;
+        }
+    }
+    if (rc == RC_OK && ferror(in)) {
+        fprintf(stderr, "ternctl: cannot read the input: %s\n", strerror(errno));
+        rc = RC_USAGE;
+    }
+    if (rc == RC_OK && n_items) {
+        rc = import_batch(c, items, n_items, salt);
+        total += n_items;
+    }
+    import_clear(items, n_items);
+    if (line) {
+        OPENSSL_cleanse(line, cap);
+        free(line);
+    }
+    free(items);
+    if (in != stdin)
+        fclose(in);
+    if (rc == RC_OK && store_db_commit(c->db) != 0)
+        rc = RC_STORAGE;
+    if (rc != RC_OK) {
+        store_db_rollback(c->db);
+        return rc;
+    }
+    fprintf(stderr, "ternctl: %zu accounts imported%s\n", total,
+            salt ? " (shared salt: benchmark accounts only)" : "");
+    return RC_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
@@ -532,6 +773,10 @@ int main(int argc, char **argv)
     }
     if (n_args == 1) {
         rc = usage_error(user_usage_text, "user: which command?");
+        goto out;
+    }
+    if (strcmp(args[1], "import") == 0) {
+        rc = run_import(&c, args + 2, n_args - 2, overrides, n_overrides);
         goto out;
     }
     if (is_help(args[1])) {

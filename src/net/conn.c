@@ -239,7 +239,11 @@ static void start_tls(struct conn *c)
         ssl_fail(c, 0, "SSL_new");
         return;
     }
-    SSL_set_accept_state(c->ssl);
+    /* a server context accepts; a client one (tern-bench's) connects */
+    if (SSL_is_server(c->ssl))
+        SSL_set_accept_state(c->ssl);
+    else
+        SSL_set_connect_state(c->ssl);
     c->state = CONN_HANDSHAKE;
     update_events(c);
     handshake(c);

@@ -64,6 +64,8 @@ static const char *const migrations[] = {
     ");",
     /* 2: the IM core (each domain's tables are in its own header) */
     STORE_SCHEMA_ROSTER STORE_SCHEMA_MSG STORE_SCHEMA_BLOB,
+    /* 3: PEP node options */
+    STORE_SCHEMA_BLOB_3,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

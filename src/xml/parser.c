@@ -25,9 +25,10 @@
  *
  * Limits. max_depth and max_attrs are checked in the start handler (xmlns
  * declarations counted through the namespace-declaration handler). The byte
- * cap is kept in two places, both on offsets in the document
+ * cap is kept in three places, all on offsets in the document
  * (XML_GetCurrentByteIndex): each event of a stanza checks its end against
- * the stanza's start tag, and after every parse call the bytes expat holds
+ * the stanza's start tag, a tag outside stanzas (stream header, its end tag,
+ * XML declaration) checks its own length, and after every parse call the bytes expat holds
  * without having reported them (an unfinished start tag, attribute value,
  * root header...) are measured from the open stanza's start, or from the end
  * of the last event outside a stanza. Input is handed to expat in chunks of
@@ -125,6 +126,17 @@ static void note_event(struct xml_parser *p)
     XML_Index i = XML_GetCurrentByteIndex(p->xp);
     if (i >= 0)
         p->event_end = (uint64_t)i + (uint64_t)XML_GetCurrentByteCount(p->xp);
+}
+
+/* For a tag outside any stanza (the stream header, its end tag, the XML
+ * declaration): the cap holds for it too, also when it arrived in one read. */
+static bool tag_too_big(struct xml_parser *p)
+{
+    XML_Index i = XML_GetCurrentByteIndex(p->xp);
+    if (i < 0 || p->event_end - (uint64_t)i <= p->lim.max_stanza)
+        return false;
+    halt(p, XML_PARSE_POLICY, "tag larger than the stanza limit");
+    return true;
 }
 
 static bool stanza_too_big(struct xml_parser *p)
@@ -229,6 +241,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         return;
     }
     if (!p->root) {
+        if (tag_too_big(p))
+            return;
         struct xml_node *r = make_elem(&p->root_arena, NULL, name, atts);
         struct xml_attr **tail = &r->attrs;
         while (*tail)
@@ -265,6 +279,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
         return;
     note_event(p);
     if (p->depth == 0) {
+        if (tag_too_big(p))
+            return;
         p->closed = true;
         if (p->cb.stream_close)
             p->cb.stream_close(p->arg);
@@ -318,8 +334,10 @@ static void XMLCALL on_xml_decl(void *ud, const XML_Char *version, const XML_Cha
     (void)version;
     (void)encoding; /* the parser is created for UTF-8, which overrides it */
     (void)standalone;
-    if (!p->halted)
-        note_event(p);
+    if (p->halted)
+        return;
+    note_event(p);
+    tag_too_big(p);
 }
 
 static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,

@@ -125,6 +125,22 @@ out:
     return rc;
 }
 
+int scram_credentials(struct store_account *a, const char *password, size_t password_len,
+                      unsigned iterations)
+{
+    struct store_scram *v[2] = {&a->sha1, &a->sha256};
+    for (int h = SCRAM_SHA1; h <= SCRAM_SHA256; h++) {
+        struct store_scram *c = v[h];
+        rand_bytes(c->salt, SCRAM_SALT_LEN);
+        c->salt_len = SCRAM_SALT_LEN;
+        c->iterations = iterations;
+        int rc = scram_derive((enum scram_hash)h, password, password_len, c);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- base64 ------------------------------------------------------------------------------ */
 
 /* Value of a base64 digit, or -1. */

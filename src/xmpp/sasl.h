@@ -44,6 +44,18 @@ const char *scram_mech_name(enum scram_hash h);
 int scram_derive(enum scram_hash h, const char *password, size_t password_len,
                  struct store_scram *out);
 
+#define SCRAM_SALT_LEN 16 /* bytes of the random salt each new credential gets */
+
+/**
+ * Sets both of a's credentials (SCRAM-SHA-1 and SCRAM-SHA-256) from a
+ * password, each with a new random salt and the given iteration count; the
+ * rest of a is left alone. Shared by everything that sets passwords
+ * (ternctl, in-band registration). CPU-heavy: never on an event loop thread.
+ * Returns 0, -EINVAL (as scram_derive), or -EIO.
+ */
+int scram_credentials(struct store_account *a, const char *password, size_t password_len,
+                      unsigned iterations);
+
 enum scram_state { SCRAM_START, SCRAM_NEED_CREDS, SCRAM_SENT_FIRST, SCRAM_DONE, SCRAM_FAILED };
 
 /** The server side of one SCRAM exchange; lives in the connection. */

@@ -14,11 +14,14 @@ Invariants the fixtures enforce, so that a broken server fails a test instead of
 - stopping is SIGTERM and the exit code must be 0.
 
 The binaries come from TERND and TERNCTL (set by `make e2e`). Test modules skip themselves
-at import when TERND is unset; this file must stay importable without it.
+at import when TERND is unset; this file must stay importable without it. TERND_WRAPPER, if
+set, is a command line put in front of ternd (`make e2e-valgrind` runs it under valgrind), and
+TERN_TIMEOUT_SCALE multiplies the server start, stop and ternctl timeouts for such slow runs.
 """
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -44,12 +47,18 @@ USERS = {
     "dave": "dave-secret",
 }
 
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 15.0
-TERNCTL_TIMEOUT = 30.0
+TERND_WRAPPER = shlex.split(os.environ.get("TERND_WRAPPER", ""))
+TIMEOUT_SCALE = float(os.environ.get("TERN_TIMEOUT_SCALE", "1"))
 
+START_TIMEOUT = 20.0 * TIMEOUT_SCALE
+STOP_TIMEOUT = 15.0 * TIMEOUT_SCALE
+TERNCTL_TIMEOUT = 30.0 * TIMEOUT_SCALE
+
+# Sanitizer reports, and valgrind's (memory errors and definite leaks) under TERND_WRAPPER.
 SANITIZER_RX = re.compile(
-    r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:|==\d+==ERROR: ")
+    r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:|==\d+==ERROR: "
+    r"|==\d+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|Syscall param"
+    r"|Mismatched free|Source and destination overlap)|==\d+== +definitely lost: [1-9]")
 
 SAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
@@ -148,7 +157,7 @@ class Server:
     # ---- process ------------------------------------------------------------------------
 
     def argv(self):
-        argv = [TERND, "-c", str(self.config_path)]
+        argv = TERND_WRAPPER + [TERND, "-c", str(self.config_path)]
         for o in self.overrides:
             argv += ["-o", o]
         return argv

@@ -1,11 +1,13 @@
 #!/bin/sh
 # Runs every unit test program given as an argument, shows failures, and
-# prints one closing line "unit: N passed, N failed".
+# prints one closing line "unit: N passed, N failed". UNIT_RUNNER, if set, is a command that
+# runs each program (`make test-valgrind` sets it to valgrind).
 pass=0
 fail=0
 bad=""
 for t in "$@"; do
-    out=$("$t" 2>&1)
+    # shellcheck disable=SC2086 # UNIT_RUNNER is a command with its arguments
+    out=$($UNIT_RUNNER "$t" 2>&1)
     rc=$?
     p=$(printf '%s\n' "$out" | grep -c '^ok ')
     f=$(printf '%s\n' "$out" | grep -c '^not ok ')

@@ -594,6 +594,30 @@ static void test_limits(void)
     rec_fini(&r);
     free(huge);
 
+    /* A complete tag outside any stanza, over the cap and in one read: the stream header,
+     * its end tag and the XML declaration are capped like an unfinished one (found by
+     * fuzz_xml: a header that arrived whole was let through, the same bytes split were not). */
+    char *pad = malloc(600);
+    memset(pad, ' ', 599);
+    pad[599] = '\0';
+    struct buf tag;
+    buf_init(&tag, 0);
+    buf_printf(&tag, "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'%s>", pad);
+    is_int(parse_one(tag.data, 512, 0, 0, &out), XML_PARSE_POLICY, "long header in one read");
+    ok(out.len == 0, "and not reported as opened");
+    buf_reset(&tag);
+    buf_printf(&tag, "%s<a/></stream:stream%s>", ROOT_MIN, pad);
+    is_int(parse_one(tag.data, 512, 0, 0, &out), XML_PARSE_POLICY, "long end tag in one read");
+    buf_reset(&tag);
+    buf_printf(&tag, "<?xml version='1.0'%s?>%s", pad, ROOT_MIN);
+    is_int(parse_one(tag.data, 512, 0, 0, NULL), XML_PARSE_POLICY, "long XML declaration");
+    buf_reset(&tag);
+    buf_printf(&tag, "<?xml version='1.0'?>%s%s<a/>%s</stream:stream>", ROOT_MIN, pad, pad);
+    is_int(parse_one(tag.data, 512, 0, 0, NULL), XML_PARSE_CLOSED,
+           "whitespace between stanzas is not a tag: any amount passes");
+    buf_fini(&tag);
+    free(pad);
+
     /* depth */
     snprintf(doc, sizeof(doc), "%s", HEADER "<a><b><c/></b></a>");
     is_int(parse_one(doc, 0, 3, 0, &out), XML_PARSE_OK, "depth 3 with max_depth 3");
