@@ -60,35 +60,35 @@ static void check(bool inbound, enum roster_type t, const struct row *rows, size
     }
 }
 
-#define R ROSTER_ROUTE
-#define D ROSTER_DELIVER
-#define AR ROSTER_AUTOREPLY
+#define R                  ROSTER_ROUTE
+#define D                  ROSTER_DELIVER
+#define AR                 ROSTER_AUTOREPLY
 #define CHECK(in, t, rows) check(in, t, rows, sizeof(rows) / sizeof(rows[0]))
 
 static void test_outbound(void)
 {
     static const struct row subscribe[] = {
-        {"N", "N+PO", R},      {"N+PO", "N+PO", R},   {"N+PI", "N+POI", R},
-        {"N+POI", "N+POI", R}, {"T", "T", R},         {"T+PI", "T+PI", R},
-        {"F", "F+PO", R},      {"F+PO", "F+PO", R},   {"B", "B", R},
+        {"N", "N+PO", R},      {"N+PO", "N+PO", R}, {"N+PI", "N+POI", R},
+        {"N+POI", "N+POI", R}, {"T", "T", R},       {"T+PI", "T+PI", R},
+        {"F", "F+PO", R},      {"F+PO", "F+PO", R}, {"B", "B", R},
     };
     CHECK(false, ROSTER_SUBSCRIBE, subscribe);
     static const struct row subscribed[] = {
-        {"N", "N+A", 0},      {"N+PO", "N+PO+A", 0}, {"N+PI", "F", R},   {"N+POI", "F+PO", R},
-        {"T", "T+A", 0},      {"T+PI", "B", R},      {"F", "F", 0},      {"F+PO", "F+PO", 0},
-        {"B", "B", 0},        {"N+A", "N+A", 0},     {"N+PI+A", "F", R},
+        {"N", "N+A", 0}, {"N+PO", "N+PO+A", 0}, {"N+PI", "F", R},   {"N+POI", "F+PO", R},
+        {"T", "T+A", 0}, {"T+PI", "B", R},      {"F", "F", 0},      {"F+PO", "F+PO", 0},
+        {"B", "B", 0},   {"N+A", "N+A", 0},     {"N+PI+A", "F", R},
     };
     CHECK(false, ROSTER_SUBSCRIBED, subscribed);
     static const struct row unsubscribe[] = {
-        {"N", "N", R},    {"N+PO", "N", R}, {"N+PI", "N+PI", R}, {"N+POI", "N+PI", R},
-        {"T", "N", R},    {"T+PI", "N+PI", R}, {"F", "F", R},    {"F+PO", "F", R},
-        {"B", "F", R},
+        {"N", "N", R},        {"N+PO", "N", R}, {"N+PI", "N+PI", R},
+        {"N+POI", "N+PI", R}, {"T", "N", R},    {"T+PI", "N+PI", R},
+        {"F", "F", R},        {"F+PO", "F", R}, {"B", "F", R},
     };
     CHECK(false, ROSTER_UNSUBSCRIBE, unsubscribe);
     static const struct row unsubscribed[] = {
-        {"N", "N", 0},    {"N+PO", "N+PO", 0}, {"N+PI", "N", R}, {"N+POI", "N+PO", R},
-        {"T", "T", 0},    {"T+PI", "T", R},    {"F", "N", R},    {"F+PO", "N+PO", R},
-        {"B", "T", R},    {"N+A", "N", 0},     {"T+A", "T", 0},
+        {"N", "N", 0}, {"N+PO", "N+PO", 0}, {"N+PI", "N", R}, {"N+POI", "N+PO", R},
+        {"T", "T", 0}, {"T+PI", "T", R},    {"F", "N", R},    {"F+PO", "N+PO", R},
+        {"B", "T", R}, {"N+A", "N", 0},     {"T+A", "T", 0},
     };
     CHECK(false, ROSTER_UNSUBSCRIBED, unsubscribed);
 }
@@ -96,27 +96,27 @@ static void test_outbound(void)
 static void test_inbound(void)
 {
     static const struct row subscribe[] = {
-        {"N", "N+PI", D},  {"N+PO", "N+POI", D}, {"N+PI", "N+PI", 0}, {"N+POI", "N+POI", 0},
-        {"T", "T+PI", D},  {"T+PI", "T+PI", 0},  {"F", "F", AR},      {"F+PO", "F+PO", AR},
-        {"B", "B", AR},    {"N+A", "F", AR},     {"T+A", "B", AR},    {"N+PO+A", "F+PO", AR},
+        {"N", "N+PI", D}, {"N+PO", "N+POI", D}, {"N+PI", "N+PI", 0}, {"N+POI", "N+POI", 0},
+        {"T", "T+PI", D}, {"T+PI", "T+PI", 0},  {"F", "F", AR},      {"F+PO", "F+PO", AR},
+        {"B", "B", AR},   {"N+A", "F", AR},     {"T+A", "B", AR},    {"N+PO+A", "F+PO", AR},
     };
     CHECK(true, ROSTER_SUBSCRIBE, subscribe);
     static const struct row subscribed[] = {
-        {"N", "N", 0},    {"N+PO", "T", D}, {"N+PI", "N+PI", 0}, {"N+POI", "T+PI", D},
-        {"T", "T", 0},    {"T+PI", "T+PI", 0}, {"F", "F", 0},    {"F+PO", "B", D},
-        {"B", "B", 0},
+        {"N", "N", 0},        {"N+PO", "T", D}, {"N+PI", "N+PI", 0},
+        {"N+POI", "T+PI", D}, {"T", "T", 0},    {"T+PI", "T+PI", 0},
+        {"F", "F", 0},        {"F+PO", "B", D}, {"B", "B", 0},
     };
     CHECK(true, ROSTER_SUBSCRIBED, subscribed);
     static const struct row unsubscribe[] = {
-        {"N", "N", 0},    {"N+PO", "N+PO", 0}, {"N+PI", "N", D}, {"N+POI", "N+PO", D},
-        {"T", "T", 0},    {"T+PI", "T", D},    {"F", "N", D},    {"F+PO", "N+PO", D},
-        {"B", "T", D},
+        {"N", "N", 0},        {"N+PO", "N+PO", 0}, {"N+PI", "N", D},
+        {"N+POI", "N+PO", D}, {"T", "T", 0},       {"T+PI", "T", D},
+        {"F", "N", D},        {"F+PO", "N+PO", D}, {"B", "T", D},
     };
     CHECK(true, ROSTER_UNSUBSCRIBE, unsubscribe);
     static const struct row unsubscribed[] = {
-        {"N", "N", 0},    {"N+PO", "N", D}, {"N+PI", "N+PI", 0}, {"N+POI", "N+PI", D},
-        {"T", "N", D},    {"T+PI", "N+PI", D}, {"F", "F", 0},    {"F+PO", "F", D},
-        {"B", "F", D},
+        {"N", "N", 0},        {"N+PO", "N", D}, {"N+PI", "N+PI", 0},
+        {"N+POI", "N+PI", D}, {"T", "N", D},    {"T+PI", "N+PI", D},
+        {"F", "F", 0},        {"F+PO", "F", D}, {"B", "F", D},
     };
     CHECK(true, ROSTER_UNSUBSCRIBED, unsubscribed);
 }

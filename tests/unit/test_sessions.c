@@ -88,7 +88,8 @@ static void test_last_presence(void)
     struct chunk *p1 = chunk_new("<presence from='b@x/one'/>", 26);
     struct chunk *p2 = chunk_new("<presence from='b@x/two'/>", 26);
     sessions_set_last(s, &b1, 1, p1);
-    is_int(sessions_presences(s, &bare, out, 4), 0, "a presence without availability is not listed");
+    is_int(sessions_presences(s, &bare, out, 4), 0,
+           "a presence without availability is not listed");
     sessions_set_presence(s, &b1, 1, true, 0);
     sessions_set_presence(s, &b2, 2, true, 0);
     is_int(sessions_presences(s, &bare, out, 4), 1, "available without a presence is not listed");
