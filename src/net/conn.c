@@ -436,6 +436,36 @@ void conn_abort(struct conn *c)
     finish(c->ctx->loop, &c->close_task);
 }
 
+int conn_release(struct conn *c)
+{
+    if (c->state == CONN_HANDSHAKE || c->starttls_pending || c->tls_retry)
+        return -EAGAIN;
+    if (c->state != CONN_OPEN)
+        return -EPIPE;
+    loop_undefer(&c->read_task);
+    loop_io_del(c->ctx->loop, &c->io);
+    list_del(&c->dirty_link);
+    c->ctx = NULL;
+    return 0;
+}
+
+int conn_adopt(struct conn *c, struct conn_ctx *ctx)
+{
+    c->ctx = ctx;
+    int rc = loop_io_add(ctx->loop, &c->io, c->io.fd, 0, on_io);
+    if (rc < 0) {
+        c->state = CONN_DEAD;
+        loop_defer(ctx->loop, &c->close_task);
+        return rc;
+    }
+    update_events(c);
+    if (c->out_n > 0)
+        list_push(&ctx->dirty, &c->dirty_link);
+    if (c->ssl && !c->paused)
+        loop_defer(ctx->loop, &c->read_task); /* decrypted bytes epoll cannot see */
+    return 0;
+}
+
 void conn_flush_all(struct conn_ctx *ctx)
 {
     while (!list_empty(&ctx->dirty)) {

@@ -110,6 +110,19 @@ void conn_close(struct conn *c, const char *reason);
  * Only for teardown after the loop stopped: never from a callback.
  */
 void conn_abort(struct conn *c);
+/**
+ * Takes an open connection off its worker's loop so that another worker can
+ * adopt it (stream resumption moves a client to the worker that holds its
+ * session). Queued output stays queued. Only outside c's own callbacks (from
+ * a deferred task or a mailbox message), and only while c is open: returns
+ * -EPIPE when it is closing or dead, -EAGAIN during a TLS handshake or
+ * STARTTLS switch (then nothing changed). After 0 the caller owns c until
+ * conn_adopt, and no thread touches it meanwhile.
+ */
+int conn_release(struct conn *c);
+/** Puts a released connection on ctx's loop; call on ctx's thread. Returns 0 or -errno
+ *  (then c is closed as if the peer had gone). */
+int conn_adopt(struct conn *c, struct conn_ctx *ctx);
 /** Flushes every connection of ctx with queued output. Before-sleep hook. */
 void conn_flush_all(struct conn_ctx *ctx);
 /** Returns the negotiated TLS version name, or "none". */

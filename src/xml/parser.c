@@ -619,6 +619,11 @@ void xml_parser_reset(struct xml_parser *p)
     }
 }
 
+void xml_parser_set_arg(struct xml_parser *p, void *arg)
+{
+    p->arg = arg;
+}
+
 const char *xml_parser_error(const struct xml_parser *p)
 {
     return p->err[0] ? p->err : "no error";

@@ -96,6 +96,8 @@ int xml_parser_resume(struct xml_parser *p);
  * XML_PARSE_OK, and the next feed starts the new document.
  */
 void xml_parser_reset(struct xml_parser *p);
+/** Changes the arg passed to the callbacks (the stream changed owner). Not from a callback. */
+void xml_parser_set_arg(struct xml_parser *p, void *arg);
 /** Returns a short human-readable reason for the last error (for logs). */
 const char *xml_parser_error(const struct xml_parser *p);
 /**

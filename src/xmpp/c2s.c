@@ -11,6 +11,30 @@
  * - A storage completion finds its session by conn id, never by pointer:
  *   the session may have gone while the request was out.
  * - `from` on every routed stanza is the session's full JID.
+ * - Every stanza to the client goes through stanza_out(): with stream
+ *   management on, it is counted and kept (a reference to the same chunk)
+ *   until the client acknowledges it; nothing else (SASL, <a/>, <r/>,
+ *   stream errors) is counted. Stanzas held back for an inactive client
+ *   (CSI) are counted when they are really sent.
+ * - A session ends once, in session_end(): modules hear MOD_EV_UNBOUND, the
+ *   registry entry goes, and every unacknowledged stanza tagged
+ *   CHUNK_TAG_STORE goes to the undelivered hook (offline storage).
+ *
+ * Stream resumption (XEP-0198 §5). The resumption id names the worker and
+ * the id of the session ("W-ID-TOKEN"). A <resume/> suspends the new
+ * stream's parser and, from a deferred task (never inside the connection's
+ * own callbacks), either merges it into the session (same worker) or
+ * releases its connection from this loop and posts the whole new c2s to the
+ * session's worker, which adopts the connection and merges there. Moving the
+ * one new connection keeps the session where it is, so deliveries already
+ * posted to it (by id) are never lost in flight. The merge moves the
+ * connection and the parser into the old session, which keeps its id,
+ * registry entry and module state; the new c2s shell is freed.
+ *
+ *   <resume/> --task--> same worker? --yes-----------------> merge
+ *                        \--no: conn_release, post --mail--> conn_adopt, merge
+ *   merge: unknown id / other account / ended --> <failed/>, stream goes on
+ *          holds still out --> wait for them (sm_wait) --> <resumed/>, resend
  */
 #include "xmpp/c2s.h"
 #include "conf/conf.h"
@@ -22,6 +46,7 @@
 #include "xmpp/mod.h"
 #include "xmpp/router.h"
 #include "xmpp/sessions.h"
+#include "xmpp/sm.h"
 #include "xmpp/stanza.h"
 
 #include <errno.h>
@@ -43,7 +68,24 @@ struct auth_req {
     bool ok; /* PLAIN: password matched */
 };
 
+/* A <resume/> on its way to the session it names. */
+struct sm_resume {
+    struct mail mail; /* first: the mail casts back (cross-worker hand-over) */
+    struct c2s *s;    /* the new stream, in transit */
+    unsigned worker;
+    uint64_t id;
+    uint32_t h;
+    char previd[SM_ID_MAX];
+};
+
+/* Client state indication (XEP-0352). */
+struct csi {
+    bool inactive;
+    struct sm_queue held; /* stanzas not sent yet, oldest first */
+};
+
 static void parse_result(struct c2s *s, int rc);
+static void session_end(struct c2s *s);
 
 static const struct conf *conf_of_worker(const struct worker *w)
 {
@@ -90,17 +132,26 @@ static void peer_ip(const struct c2s *s, char *out, size_t cap)
     ip_of(s->conn->peer, out, cap);
 }
 
-uint64_t c2s_durable_hold(struct c2s *s)
+static struct sm *sm_of(const struct c2s *s)
 {
-    (void)s; /* stream management (acks) is not in yet: nothing to hold back */
-    return 0;
+    return s->slot[C2S_SLOT_SM];
 }
 
-void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket)
+static struct csi *csi_of(const struct c2s *s)
 {
-    (void)w;
-    (void)conn_id;
-    (void)ticket;
+    return s->slot[C2S_SLOT_CSI];
+}
+
+/* Whether bytes can go to the client now. */
+static bool writable(const struct c2s *s)
+{
+    return s->conn && s->state != C2S_CLOSED && !s->sm_wait;
+}
+
+static void send_str(struct c2s *s, const char *str)
+{
+    if (writable(s))
+        conn_send(s->conn, str, strlen(str));
 }
 
 struct c2s *c2s_find(struct worker *w, uint64_t id)
@@ -108,24 +159,121 @@ struct c2s *c2s_find(struct worker *w, uint64_t id)
     return map_get(&w->c2s_by_id, &id, sizeof(id));
 }
 
-void c2s_send_chunk(struct c2s *s, struct chunk *chunk)
+static void send_ack(struct c2s *s, struct sm *m)
 {
-    if (s->state != C2S_CLOSED)
-        conn_send_chunk(s->conn, chunk);
+    char a[64];
+    m->acked_sent = sm_ack_value(m);
+    m->ack_wanted = false;
+    snprintf(a, sizeof(a), "<a xmlns='" SM_NS "' h='%u'/>", m->acked_sent);
+    send_str(s, a);
 }
 
-static void send_str(struct c2s *s, const char *str)
+uint64_t c2s_durable_hold(struct c2s *s)
 {
-    if (s->state != C2S_CLOSED)
-        conn_send(s->conn, str, strlen(str));
+    struct sm *m = sm_of(s);
+    return m ? sm_hold(m) : 0;
+}
+
+static void resume_finish_task(struct loop *l, struct task *t);
+
+void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket)
+{
+    struct c2s *s = c2s_find(w, conn_id);
+    struct sm *m = s ? sm_of(s) : NULL;
+    if (!m || !sm_release(m, ticket))
+        return;
+    if (s->sm_wait && sm_all_durable(m)) {
+        if (!list_empty(&s->task.link))
+            return; /* already on its way */
+        task_init(&s->task, resume_finish_task);
+        loop_defer(w->loop, &s->task);
+    } else if (m->ack_wanted && writable(s)) {
+        send_ack(s, m); /* the <r/> that waited for this write */
+    }
+}
+
+static void end_task(struct loop *l, struct task *t)
+{
+    (void)l;
+    session_end(LIST_ENTRY(t, struct c2s, task));
+}
+
+/* Ends a detached session from a deferred task: its caller may be iterating sessions. */
+static void end_detached_later(struct c2s *s)
+{
+    if (!list_empty(&s->task.link))
+        return;
+    task_init(&s->task, end_task);
+    loop_defer(s->w->loop, &s->task);
+}
+
+static void ack_task(struct loop *l, struct task *t)
+{
+    (void)l;
+    struct c2s *s = LIST_ENTRY(t, struct c2s, ack_task);
+    struct sm *m = sm_of(s);
+    if (!m || m->req_out || m->since_req == 0 || !writable(s))
+        return;
+    m->req_out = true;
+    m->since_req = 0;
+    send_str(s, "<r xmlns='" SM_NS "'/>");
+}
+
+/* One stanza to the client: counted and kept by stream management, written if possible. */
+static void stanza_out(struct c2s *s, struct chunk *ch)
+{
+    struct sm *m = sm_of(s);
+    if (m) {
+        sm_queue_push(&m->unacked, ch);
+        if (m->unacked.n > conf_of(s)->sm.max_unacked) {
+            /* it stays queued: the end of the session hands it on with the others */
+            if (s->detached)
+                end_detached_later(s);
+            else
+                c2s_stream_error(s, "policy-violation", "Too many unacknowledged stanzas");
+            return;
+        }
+        m->since_req++;
+        if (!m->req_out && writable(s))
+            loop_defer(s->w->loop, &s->ack_task);
+    }
+    if (writable(s))
+        conn_send_chunk(s->conn, ch);
+}
+
+static void csi_flush(struct c2s *s, struct csi *c)
+{
+    struct chunk *ch;
+    while ((ch = sm_queue_pop(&c->held)) != NULL) {
+        stanza_out(s, ch);
+        chunk_unref(ch);
+    }
+}
+
+void c2s_send_chunk(struct c2s *s, struct chunk *chunk)
+{
+    if (!sm_of(s) && !writable(s))
+        return;
+    struct csi *c = csi_of(s);
+    if (c && c->inactive && (chunk->tag & CHUNK_TAG_LOW) && !s->detached) {
+        if (sm_csi_hold(&c->held, chunk))
+            csi_flush(s, c); /* too much held back: the client gets it all, in order */
+        return;
+    }
+    if (c && c->held.n)
+        csi_flush(s, c); /* what was held goes first, so the order is kept */
+    stanza_out(s, chunk);
 }
 
 void c2s_send_node(struct c2s *s, const struct xml_node *n)
 {
     struct buf *b = &s->w->out;
     buf_reset(b);
-    if (xml_serialize(b, n, XML_NS_CLIENT) == 0 && s->state != C2S_CLOSED)
-        conn_send(s->conn, b->data, b->len);
+    if (xml_serialize(b, n, XML_NS_CLIENT) < 0)
+        return;
+    struct chunk *ch = chunk_new(b->data, b->len);
+    c2s_send_chunk(s, ch);
+    chunk_unref(ch);
 }
 
 static void send_header(struct c2s *s)
@@ -144,10 +292,18 @@ static void send_header(struct c2s *s)
     s->header_sent = true;
 }
 
-void c2s_stream_error(struct c2s *s, const char *cond, const char *text)
+/* Sends a stream error (extra: a constant application-specific condition, or NULL), closes. */
+static void stream_error(struct c2s *s, const char *cond, const char *text, const char *extra)
 {
+    if (s->detached) {
+        end_detached_later(s); /* e.g. replaced by a new bind of its resource */
+        return;
+    }
     if (s->state == C2S_CLOSED)
         return;
+    /* a silent peer may come back and resume; any other error ends the session */
+    if (strcmp(cond, "connection-timeout") != 0)
+        s->ending = true;
     if (!s->header_sent)
         send_header(s);
     struct buf *b = &s->w->out;
@@ -158,6 +314,8 @@ void c2s_stream_error(struct c2s *s, const char *cond, const char *text)
         xml_escape_text(b, text, strlen(text));
         buf_puts(b, "</text>");
     }
+    if (extra)
+        buf_puts(b, extra);
     buf_puts(b, "</stream:error></stream:stream>");
     conn_send(s->conn, b->data, b->len);
     log_write(LOG_INFO, s->ctx, "stream error %s%s%s", cond, text ? ": " : "", text ? text : "");
@@ -165,8 +323,18 @@ void c2s_stream_error(struct c2s *s, const char *cond, const char *text)
     conn_close(s->conn, cond);
 }
 
+void c2s_stream_error(struct c2s *s, const char *cond, const char *text)
+{
+    stream_error(s, cond, text, NULL);
+}
+
 void c2s_shutdown(struct c2s *s)
 {
+    if (s->detached) {
+        session_end(s);
+        return;
+    }
+    s->ending = true;
     if (s->state == C2S_CLOSED)
         return;
     if (!s->header_sent)
@@ -207,7 +375,10 @@ static void send_features(struct c2s *s)
         mod_preauth_features(s, add_feature, b);
     } else {
         buf_puts(b, "<bind xmlns='" XMPP_NS_BIND "'/>"
-                    "<session xmlns='" XMPP_NS_SESSION "'><optional/></session>");
+                    "<session xmlns='" XMPP_NS_SESSION "'><optional/></session>"
+                    "<sm xmlns='" SM_NS "'/><csi xmlns='" SM_CSI_NS "'/>"
+                    "<ver xmlns='urn:xmpp:features:rosterver'/>"
+                    "<sub xmlns='urn:xmpp:features:pre-approval'/>");
     }
     buf_puts(b, "</stream:features>");
     conn_send(s->conn, b->data, b->len);
@@ -246,6 +417,7 @@ static void on_stream_close(void *arg)
     struct c2s *s = arg;
     if (s->state == C2S_CLOSED)
         return;
+    s->ending = true; /* a closed stream is not resumed (XEP-0198 §5) */
     send_str(s, "</stream:stream>");
     s->state = C2S_CLOSED;
     conn_close(s->conn, "client closed stream");
@@ -674,6 +846,343 @@ static void handle_stanza(struct c2s *s, struct xml_node *st, struct arena *a)
     router_route(s, st, a);
 }
 
+/* ---- stream management (XEP-0198) and client state indication (XEP-0352) -------------- */
+
+static const struct conn_ops c2s_ops;
+static void handshake_timer(struct loop *l, struct timer *t);
+
+static void sm_failed(struct c2s *s, const char *cond)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "<failed xmlns='" SM_NS "'><%s xmlns='" XMPP_NS_STANZAS "'/></failed>", cond);
+    send_str(s, msg);
+}
+
+/* Parses a decimal h (0 .. 2^32-1). */
+static bool parse_h(const char *v, uint32_t *out)
+{
+    if (!v || *v < '0' || *v > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end || n > UINT32_MAX)
+        return false;
+    *out = (uint32_t)n;
+    return true;
+}
+
+static void handle_enable(struct c2s *s, struct xml_node *el)
+{
+    if (s->state != C2S_BOUND || sm_of(s)) {
+        sm_failed(s, "unexpected-request");
+        return;
+    }
+    struct sm *m = sm_new();
+    s->slot[C2S_SLOT_SM] = m;
+    const char *r = xml_attr(el, "resume");
+    m->resumable = r && (strcmp(r, "true") == 0 || strcmp(r, "1") == 0);
+    char msg[160];
+    if (m->resumable) {
+        char token[25];
+        rand_token(token, 24);
+        snprintf(m->id, sizeof(m->id), "%u-%llu-%s", s->w->id, (unsigned long long)s->id, token);
+        snprintf(msg, sizeof(msg), "<enabled xmlns='" SM_NS "' id='%s' resume='true' max='%u'/>",
+                 m->id, conf_of(s)->sm.resume_timeout);
+    } else {
+        snprintf(msg, sizeof(msg), "<enabled xmlns='" SM_NS "'/>");
+    }
+    send_str(s, msg);
+    log_write(LOG_DEBUG, s->ctx, "stream management on%s", m->resumable ? ", resumable" : "");
+}
+
+static void handle_ack(struct c2s *s, struct sm *m, struct xml_node *el)
+{
+    uint32_t h;
+    if (!parse_h(xml_attr(el, "h"), &h)) {
+        c2s_stream_error(s, "invalid-xml", "<a/> needs a numeric h");
+        return;
+    }
+    if (sm_ack(m, h) < 0) {
+        char extra[160];
+        snprintf(extra, sizeof(extra),
+                 "<handled-count-too-high xmlns='" SM_NS "' h='%u' send-count='%u'/>", h,
+                 sm_sent(m));
+        stream_error(s, "undefined-condition", "More stanzas acknowledged than were sent", extra);
+        return;
+    }
+    m->req_out = false;
+    if (m->since_req > 0)
+        loop_defer(s->w->loop, &s->ack_task);
+}
+
+/* <resume/>: the stream stops here until the session it names has taken it over. */
+static void resume_task(struct loop *l, struct task *t);
+
+static void handle_resume(struct c2s *s, struct xml_node *el)
+{
+    if (!s->authed || s->state == C2S_BOUND || s->resume) {
+        sm_failed(s, "unexpected-request");
+        return;
+    }
+    uint32_t h;
+    const char *previd = xml_attr(el, "previd");
+    if (!parse_h(xml_attr(el, "h"), &h) || !previd) {
+        sm_failed(s, "bad-request");
+        return;
+    }
+    unsigned long wid = 0;
+    unsigned long long sid = 0;
+    char *end;
+    wid = strtoul(previd, &end, 10);
+    if (*end == '-')
+        sid = strtoull(end + 1, &end, 10);
+    if (strlen(previd) >= SM_ID_MAX || *end != '-' || wid >= s->w->srv->n_workers || sid == 0) {
+        sm_failed(s, "item-not-found");
+        return;
+    }
+    struct sm_resume *r;
+    XNEW(r);
+    r->worker = (unsigned)wid;
+    r->id = sid;
+    r->h = h;
+    snprintf(r->previd, sizeof(r->previd), "%s", previd);
+    s->resume = r;
+    xml_parser_suspend(s->parser); /* input after <resume/> waits for the new owner */
+    task_init(&s->task, resume_task);
+    loop_defer(s->w->loop, &s->task);
+}
+
+/* Takes s (unlinked, timers stopped) into worker w's tables. */
+static void attach(struct worker *w, struct c2s *s)
+{
+    s->w = w;
+    map_put(&w->c2s_by_id, &s->id, sizeof(s->id), s);
+    list_push(&w->c2s_all, &s->link);
+    w->n_c2s++;
+}
+
+/* Takes s out of its worker's tables (it is freed or handed to another worker). */
+static void detach_from_worker(struct c2s *s)
+{
+    struct worker *w = s->w;
+    loop_timer_stop(w->loop, &s->timer);
+    loop_timer_stop(w->loop, &s->auth_timer);
+    loop_undefer(&s->task);
+    loop_undefer(&s->ack_task);
+    map_del(&w->c2s_by_id, &s->id, sizeof(s->id));
+    list_del(&s->link);
+    w->n_c2s--;
+}
+
+/* The old connection of a session that is resumed elsewhere: closed, nobody listens. */
+static void orphan_data(struct conn *c, const char *data, size_t len)
+{
+    (void)c;
+    (void)data;
+    (void)len;
+}
+
+static void orphan_close(struct conn *c)
+{
+    struct worker *w = c->owner;
+    char ip[64];
+    ip_of(c->peer, ip, sizeof(ip));
+    iplimit_conn_close(w->srv->iplimit, ip);
+}
+
+static const struct conn_ops orphan_ops = {orphan_data, NULL, orphan_close};
+
+/* Resent what the client has not acknowledged and carries on with the resumed stream. */
+static void resume_finish(struct c2s *s)
+{
+    struct sm *m = sm_of(s);
+    s->sm_wait = false;
+    char msg[SM_ID_MAX + 96];
+    m->acked_sent = sm_ack_value(m);
+    m->ack_wanted = false;
+    snprintf(msg, sizeof(msg), "<resumed xmlns='" SM_NS "' previd='%s' h='%u'/>", m->id,
+             m->acked_sent);
+    send_str(s, msg);
+    for (size_t i = 0; i < m->unacked.n; i++)
+        conn_send_chunk(s->conn, sm_queue_at(&m->unacked, i));
+    m->req_out = false;
+    m->since_req = m->unacked.n;
+    if (m->since_req)
+        loop_defer(s->w->loop, &s->ack_task);
+    log_write(LOG_INFO, s->ctx, "session resumed, %zu stanzas sent again", m->unacked.n);
+    resume_parser(s);
+}
+
+static void resume_finish_task(struct loop *l, struct task *t)
+{
+    (void)l;
+    struct c2s *s = LIST_ENTRY(t, struct c2s, task);
+    if (s->sm_wait && s->conn)
+        resume_finish(s);
+}
+
+/* On the session's worker: merges the new stream ns into the session its <resume/> names. */
+static void resume_here(struct c2s *ns)
+{
+    struct worker *w = ns->w;
+    struct sm_resume *r = ns->resume;
+    ns->resume = NULL;
+    struct c2s *s = c2s_find(w, r->id);
+    struct sm *m = s && s != ns ? sm_of(s) : NULL;
+    /* a session whose end is already scheduled (max_unacked while detached) is gone */
+    bool ok = m && m->resumable && !s->ending && list_empty(&s->task.link) &&
+              strcmp(m->id, r->previd) == 0 && strcmp(s->user, ns->user) == 0;
+    if (ok && (uint32_t)(r->h - m->out_acked) > m->unacked.n) {
+        ok = false; /* acknowledges more than was sent: not this session's history */
+        log_write(LOG_INFO, ns->ctx, "resumption refused: h %u, sent %u", r->h, sm_sent(m));
+    }
+    uint32_t h = r->h;
+    free(r);
+    if (!ok) {
+        log_write(LOG_INFO, ns->ctx, "resumption failed: no such session");
+        sm_failed(ns, "item-not-found");
+        resume_parser(ns);
+        return;
+    }
+    if (s->conn) {
+        /* the old connection is still here (the client noticed the loss before we did) */
+        struct conn *old = s->conn;
+        old->ops = &orphan_ops;
+        old->owner = w;
+        conn_close(old, "session resumed on a new connection");
+        xml_parser_free(s->parser);
+        s->parser = NULL;
+    }
+    sm_ack(m, h);
+    loop_timer_stop(w->loop, &s->timer);
+    s->conn = ns->conn;
+    s->conn->owner = s;
+    s->parser = ns->parser;
+    xml_parser_set_arg(s->parser, s);
+    s->secure = ns->secure;
+    s->header_sent = true;
+    s->suspended = ns->suspended;
+    s->state = C2S_BOUND;
+    s->detached = false;
+    s->last_rx = loop_now(w->loop);
+    s->ping_out = false;
+    ns->conn = NULL;
+    ns->parser = NULL;
+    session_end(ns); /* the shell: unbound, no state of its own */
+    set_ctx(s);
+    struct csi *c = csi_of(s);
+    if (c && c->inactive) {
+        /* a new stream starts active (XEP-0352) */
+        c->inactive = false;
+        sessions_set_flags(w->srv->sessions, &s->jid, s->id, SESS_F_INACTIVE, 0);
+    }
+    loop_timer_start(w->loop, &s->timer, (uint64_t)conf_of(s)->limits.idle_timeout * 1000,
+                     idle_timer);
+    if (!sm_all_durable(m)) {
+        /* the h in <resumed/> must not count a stanza whose write is still out */
+        s->sm_wait = true;
+        return;
+    }
+    resume_finish(s);
+}
+
+static void on_resume_mail(struct mail *mail, void *ctx)
+{
+    struct worker *w = ctx;
+    struct sm_resume *r = (struct sm_resume *)mail;
+    struct c2s *s = r->s;
+    attach(w, s);
+    if (conn_adopt(s->conn, &w->cctx) < 0)
+        return; /* closing: on_close frees s and r */
+    if (w->done) {
+        conn_abort(s->conn); /* the loop is gone: teardown */
+        return;
+    }
+    if (w->stopping) {
+        c2s_shutdown(s);
+        return;
+    }
+    set_ctx(s);
+    loop_timer_start(w->loop, &s->timer, (uint64_t)conf_of(s)->limits.handshake_timeout * 1000,
+                     handshake_timer);
+    resume_here(s);
+}
+
+static void resume_task(struct loop *l, struct task *t)
+{
+    struct c2s *s = LIST_ENTRY(t, struct c2s, task);
+    struct worker *w = s->w;
+    if (!s->resume || s->state == C2S_CLOSED)
+        return; /* the connection is closing: on_close frees the request */
+    if (s->resume->worker == w->id) {
+        resume_here(s);
+        return;
+    }
+    int rc = conn_release(s->conn);
+    if (rc == -EAGAIN) {
+        loop_defer(l, t); /* a TLS write in progress: next iteration */
+        return;
+    }
+    if (rc < 0)
+        return;
+    detach_from_worker(s);
+    struct sm_resume *r = s->resume;
+    log_write(LOG_INFO, s->ctx, "resumption handed to worker %u", r->worker);
+    r->s = s;
+    r->mail.fn = on_resume_mail;
+    mailbox_post(w->srv->workers[r->worker].mb, &r->mail);
+    if (w->stopping && w->n_c2s == 0)
+        loop_stop(w->loop);
+}
+
+static void handle_sm(struct c2s *s, struct xml_node *el)
+{
+    struct sm *m = sm_of(s);
+    if (strcmp(el->name, "enable") == 0) {
+        handle_enable(s, el);
+    } else if (strcmp(el->name, "resume") == 0) {
+        handle_resume(s, el);
+    } else if (!m) {
+        c2s_stream_error(s, "unsupported-stanza-type", "Stream management is not enabled");
+    } else if (strcmp(el->name, "r") == 0) {
+        if (sm_ack_value(m) == (uint32_t)m->in)
+            send_ack(s, m);
+        else
+            m->ack_wanted = true; /* answered when the held storage write ends */
+    } else if (strcmp(el->name, "a") == 0) {
+        handle_ack(s, m, el);
+    } else {
+        c2s_stream_error(s, "unsupported-stanza-type", NULL);
+    }
+}
+
+static void handle_csi(struct c2s *s, struct xml_node *el)
+{
+    bool inactive = strcmp(el->name, "inactive") == 0;
+    if (!inactive && strcmp(el->name, "active") != 0) {
+        c2s_stream_error(s, "unsupported-stanza-type", NULL);
+        return;
+    }
+    if (s->state != C2S_BOUND)
+        return; /* nothing is delivered before binding: nothing to hold */
+    struct csi *c = csi_of(s);
+    if (!c) {
+        if (!inactive)
+            return;
+        c = xcalloc(1, sizeof(*c));
+        s->slot[C2S_SLOT_CSI] = c;
+    }
+    if (c->inactive == inactive)
+        return;
+    c->inactive = inactive;
+    sessions_set_flags(s->w->srv->sessions, &s->jid, s->id, SESS_F_INACTIVE,
+                       inactive ? SESS_F_INACTIVE : 0);
+    if (!inactive)
+        csi_flush(s, c);
+}
+
 static void on_stanza(void *arg, struct xml_node *el, struct arena *a)
 {
     struct c2s *s = arg;
@@ -687,9 +1196,15 @@ static void on_stanza(void *arg, struct xml_node *el, struct arena *a)
         handle_response(s, el, a);
     else if (strcmp(el->ns, XMPP_NS_SASL) == 0 && strcmp(el->name, "abort") == 0)
         auth_failed(s, "aborted", false);
-    else if (stanza_is(el))
+    else if (strcmp(el->ns, SM_NS) == 0)
+        handle_sm(s, el);
+    else if (strcmp(el->ns, SM_CSI_NS) == 0)
+        handle_csi(s, el);
+    else if (stanza_is(el)) {
+        if (sm_of(s))
+            sm_count_in(sm_of(s));
         handle_stanza(s, el, a);
-    else if (el->ns[0] == '\0')
+    } else if (el->ns[0] == '\0')
         c2s_stream_error(s, "invalid-namespace", NULL);
     else
         c2s_stream_error(s, "unsupported-stanza-type", NULL);
@@ -738,30 +1253,88 @@ static void on_secure(struct conn *c)
     s->secure = true;
 }
 
-static void on_close(struct conn *c)
+/* Hands every unacknowledged (or held back) stanza meant for storage to the undelivered hook. */
+static void hand_over(struct c2s *s, struct sm_queue *q)
 {
-    struct c2s *s = c->owner;
+    struct chunk *ch;
+    while ((ch = sm_queue_pop(q)) != NULL) {
+        if (ch->tag & CHUNK_TAG_STORE)
+            mod_undelivered(s->w, &s->jid, ch);
+        chunk_unref(ch);
+    }
+}
+
+/* The session ends for good (its connection, if any, is already gone): frees s. */
+static void session_end(struct c2s *s)
+{
     struct worker *w = s->w;
+    detach_from_worker(s);
     if (s->state == C2S_BOUND || s->jid.has_resource) {
         mod_emit(MOD_EV_UNBOUND, s);
         sessions_unbind(w->srv->sessions, &s->jid, s->id);
     }
-    log_write(s->authed ? LOG_INFO : LOG_DEBUG, s->ctx, "disconnected: %s",
-              c->close_reason ? c->close_reason : "closed");
-    char ip[64];
-    peer_ip(s, ip, sizeof(ip));
-    iplimit_conn_close(w->srv->iplimit, ip);
-    loop_timer_stop(w->loop, &s->timer);
-    loop_timer_stop(w->loop, &s->auth_timer);
-    map_del(&w->c2s_by_id, &s->id, sizeof(s->id));
-    list_del(&s->link);
-    w->n_c2s--;
+    struct sm *m = sm_of(s);
+    struct csi *c = csi_of(s);
+    if (m && m->unacked.n)
+        log_write(LOG_INFO, s->ctx, "%zu unacknowledged stanzas handed on", m->unacked.n);
+    if (m)
+        hand_over(s, &m->unacked);
+    if (c)
+        hand_over(s, &c->held);
+    sm_free(m);
+    if (c) {
+        sm_queue_fini(&c->held);
+        free(c);
+    }
     xml_parser_free(s->parser);
     sasl_reset(s);
+    free(s->resume);
     /* an outstanding storage request is freed by its completion, which finds no session */
     free(s);
     if (w->stopping && w->n_c2s == 0)
         loop_stop(w->loop);
+}
+
+static void resume_expired(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct c2s *s = (struct c2s *)((char *)t - offsetof(struct c2s, timer));
+    log_write(LOG_INFO, s->ctx, "not resumed in time: session ends");
+    session_end(s);
+}
+
+static void on_close(struct conn *c)
+{
+    struct c2s *s = c->owner;
+    struct worker *w = s->w;
+    log_write(s->authed ? LOG_INFO : LOG_DEBUG, s->ctx, "disconnected: %s",
+              c->close_reason ? c->close_reason : "closed");
+    char ip[64];
+    ip_of(c->peer, ip, sizeof(ip));
+    iplimit_conn_close(w->srv->iplimit, ip);
+    s->conn = NULL;
+    s->state = C2S_CLOSED;
+    s->sm_wait = false;
+    struct sm *m = sm_of(s);
+    if (!m || !m->resumable || s->ending || w->stopping) {
+        session_end(s);
+        return;
+    }
+    /* detached: the session and its registry entry stay, stanzas queue for a <resume/> */
+    s->detached = true;
+    loop_timer_stop(w->loop, &s->timer);
+    loop_timer_stop(w->loop, &s->auth_timer);
+    loop_undefer(&s->ack_task);
+    xml_parser_free(s->parser);
+    s->parser = NULL;
+    m->req_out = false;
+    struct csi *cs = csi_of(s);
+    if (cs)
+        csi_flush(s, cs); /* into the unacked queue: a resumed stream starts active */
+    loop_timer_start(w->loop, &s->timer, (uint64_t)conf_of(s)->sm.resume_timeout * 1000,
+                     resume_expired);
+    log_write(LOG_INFO, s->ctx, "waiting %u s for the session to be resumed",
+              conf_of(s)->sm.resume_timeout);
 }
 
 static const struct conn_ops c2s_ops = {on_data, on_secure, on_close};
@@ -787,6 +1360,16 @@ static void idle_timer(struct loop *l, struct timer *t)
         loop_timer_start(l, &s->timer, idle_ms - quiet, idle_timer);
         return;
     }
+    s->ping_out = true;
+    loop_timer_start(l, &s->timer, (uint64_t)cf->limits.ping_timeout * 1000, idle_timer);
+    struct sm *m = sm_of(s);
+    if (m) {
+        /* with stream management the probe is <r/>: an <iq/> would count as a stanza */
+        m->req_out = true;
+        m->since_req = 0;
+        send_str(s, "<r xmlns='" SM_NS "'/>");
+        return;
+    }
     char buf[256], fj[JID_BUF], id[13];
     jid_full(&s->jid, fj, sizeof(fj));
     rand_token(id, 12);
@@ -799,8 +1382,6 @@ static void idle_timer(struct loop *l, struct timer *t)
     snprintf(buf, sizeof(buf), "' id='ping-%s'><ping xmlns='urn:xmpp:ping'/></iq>", id);
     buf_puts(b, buf);
     conn_send(s->conn, b->data, b->len);
-    s->ping_out = true;
-    loop_timer_start(l, &s->timer, (uint64_t)cf->limits.ping_timeout * 1000, idle_timer);
 }
 
 void c2s_accept(struct worker *w, int fd, bool tls, const char *peer)
@@ -822,6 +1403,8 @@ void c2s_accept(struct worker *w, int fd, bool tls, const char *peer)
     s->w = w;
     s->state = C2S_HEADER;
     list_init(&s->link);
+    task_init(&s->task, end_task);
+    task_init(&s->ack_task, ack_task);
     s->conn = conn_new(&w->cctx, fd, tls, &c2s_ops, s, peer);
     if (!s->conn) {
         iplimit_conn_close(w->srv->iplimit, ip);

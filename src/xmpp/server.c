@@ -6,11 +6,15 @@
  *
  * Stop sequence (server_stop):
  *   1. post a stop mail to every worker: it closes its listeners, ends every
- *      stream with </stream:stream>, and leaves its loop once its last
- *      connection is gone (or after WORKER_STOP_MS)
- *   2. join the workers, free what connections remain
+ *      stream with </stream:stream>, ends detached (stream management)
+ *      sessions at once, and leaves its loop once its last session is gone
+ *      (or after WORKER_STOP_MS)
+ *   2. join the workers, end what sessions remain
  *   3. stop the store: it finishes its queue and commits
  *   4. drain the mailboxes of completions and deliveries that came late
+ * Every session ends on its worker before step 3, and a session that ends
+ * hands its unacknowledged stanzas to the undelivered hook (offline
+ * storage), so their writes are queued before the store's last commit.
  */
 #include "xmpp/server.h"
 #include "conf/conf.h"
@@ -79,11 +83,15 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     loop_run(w->loop);
-    /* flush the goodbyes that made it into queues, then free what is left */
+    w->done = true;
+    /* flush the goodbyes that made it into queues, then end what is left */
     conn_flush_all(&w->cctx);
     while (!list_empty(&w->c2s_all)) {
         struct c2s *s = LIST_ENTRY(w->c2s_all.next, struct c2s, link);
-        conn_abort(s->conn);
+        if (s->conn)
+            conn_abort(s->conn);
+        else
+            c2s_shutdown(s); /* detached: ends at once */
     }
     atomic_fetch_sub(&w->srv->running, 1);
     return NULL;

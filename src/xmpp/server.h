@@ -43,6 +43,7 @@ struct worker {
     struct buf out; /* serialization scratch, reset per use */
     struct timer stop_deadline;
     bool stopping;
+    bool done; /* the loop returned: what arrives now is torn down, not served */
     pthread_t thread;
 };
 

@@ -571,6 +571,16 @@ static void step_start(struct run *r)
     loop_timer_start(r->loop, &r->phase, (uint64_t)(dur * 1000), flat_timer);
 }
 
+static void chat_settled(struct loop *l, struct timer *t)
+{
+    (void)l;
+    (void)t;
+    struct run *r = &R;
+    r->cur = 0;
+    r->steps[0].rate = r->o.rate;
+    step_start(r);
+}
+
 static void chat_logged_in(struct run *r)
 {
     if (r->bound == 0) {
@@ -582,9 +592,9 @@ static void chat_logged_in(struct run *r)
         end_run(r);
         return;
     }
-    r->cur = 0;
-    r->steps[0].rate = r->o.rate;
-    step_start(r);
+    /* a session is bound for us once its presence is sent; let the server see that
+       presence (on another worker, maybe) before messages to the bare JID follow */
+    loop_timer_start(r->loop, &r->phase, SETTLE_MS / 4, chat_settled);
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */

@@ -52,9 +52,11 @@ void iqjob_submit(struct c2s *s, const struct xml_node *iq, struct iqjob *j,
     j->r.op = STORE_RUN;
     j->r.run = run;
     j->conn_id = s->id;
-    j->id = xstrdup(xml_attr(iq, "id"));
-    j->to = xstrdup(xml_attr(iq, "from"));
-    j->from = xstrdup(xml_attr(iq, "to"));
+    if (iq) {
+        j->id = xstrdup(xml_attr(iq, "id"));
+        j->to = xstrdup(xml_attr(iq, "from"));
+        j->from = xstrdup(xml_attr(iq, "to"));
+    }
     j->done = done;
     store_submit(s->w->srv->store, &j->r);
 }

@@ -41,8 +41,9 @@ struct iqjob {
 };
 
 /**
- * Fills j's answer fields from iq (copied) and s, sets run and done, and
- * submits it. j must be heap memory of the embedding struct's size, zeroed
+ * Fills j's answer fields from iq (copied; with iq NULL they are left as
+ * the caller set them: work that answers no IQ) and s, sets run and done,
+ * and submits it. j must be heap memory of the embedding struct's size, zeroed
  * where not set (XNEW); the job owns itself from here on and is freed after
  * done (or when the session is gone).
  */

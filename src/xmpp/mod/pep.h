@@ -1,0 +1,21 @@
+/*
+ * pep: what the PEP module offers the disco module. An account's bare JID
+ * is a PEP service (XEP-0163), so disco#info and disco#items addressed to
+ * an account (own or another local one) are answered here.
+ */
+#ifndef TERN_XMPP_MOD_PEP_H
+#define TERN_XMPP_MOD_PEP_H
+
+#include "xmpp/mod.h"
+
+/**
+ * Answers a disco#info get to an account: identities account/registered and
+ * pubsub/pep with the account features; with a node, that node's identity
+ * if the asker may see it (item-not-found otherwise). To another account,
+ * service-unavailable if it does not exist.
+ */
+void pep_disco_info(struct mod_iq *q);
+/** Answers a disco#items get to an account: the nodes the asker may see. */
+void pep_disco_items(struct mod_iq *q);
+
+#endif
