@@ -257,9 +257,13 @@ class Watcher:
 
 
 async def roster_items(client):
-    """A fresh roster get through slixmpp: {jid: item dict}."""
-    iq = await client.get_roster()
-    return {str(j): dict(v) for j, v in iq["roster"]["items"].items()}
+    """A roster get through slixmpp without a version (so the whole roster comes back):
+    {jid: item dict}. The resource becomes interested (gets pushes)."""
+    iq = client.Iq()
+    iq["type"] = "get"
+    iq.enable("roster")
+    res = await iq.send()
+    return {str(j): dict(v) for j, v in res["roster"]["items"].items()}
 
 
 def parse(xml_text):

@@ -43,6 +43,11 @@ async def test_set_get_push_remove_with_slixmpp(server):
         item, _ = await w.push(other)
         assert (item["name"], list(item["groups"])) == ("Renamed", ["Solo"])
 
+    # slixmpp asks with the version it holds (the server offers rosterver): nothing new
+    res = await r2.get_roster()
+    assert not res["roster"]["items"], str(res)
+    assert r2.client_roster[other]["name"] == "Renamed"
+
     await r1.del_roster_item(other)
     for w in (w1, w2):
         item, _ = await w.push(other)
