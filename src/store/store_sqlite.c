@@ -66,6 +66,8 @@ static const char *const migrations[] = {
     STORE_SCHEMA_ROSTER STORE_SCHEMA_MSG STORE_SCHEMA_BLOB,
     /* 3: PEP node options */
     STORE_SCHEMA_BLOB_3,
+    /* 4: archive rows remember the peer's resource */
+    STORE_SCHEMA_MSG_RES,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

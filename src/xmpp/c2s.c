@@ -187,8 +187,10 @@ void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket)
             return; /* already on its way */
         task_init(&s->task, resume_finish_task);
         loop_defer(w->loop, &s->task);
-    } else if (m->ack_wanted && writable(s)) {
-        send_ack(s, m); /* the <r/> that waited for this write */
+    } else if (m->ack_wanted && sm_all_durable(m) && writable(s)) {
+        /* the <r/> that waited: answered once every write it covers is done, so that
+           a burst of stored messages is acknowledged whole, not one by one */
+        send_ack(s, m);
     }
 }
 
