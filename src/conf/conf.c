@@ -96,6 +96,19 @@ static const struct conf_directive table[] = {
         "disconnected."),
     ROW("limits", "max_conns_per_ip", "uint", "64", 1, 100000, limits.max_conns_per_ip,
         "Most simultaneous client connections from one IP address."),
+    ROW("limits", "conn_rate_per_ip", "uint", "120", 0, 1000000, limits.conn_rate_per_ip,
+        "Most new client connections one IP address may open per minute; 0 turns the check off."),
+    ROW("limits", "max_unauth", "uint", "4096", 1, 1000000, limits.max_unauth,
+        "Most client connections, from all addresses together, that have not authenticated yet; "
+        "new ones past it are refused."),
+    ROW("limits", "read_rate", "size", "65536", 0, 1073741824, limits.read_rate,
+        "Bytes per second one client connection may send on average; a faster client is read "
+        "more slowly, not disconnected; 0 turns the check off."),
+    ROW("limits", "stanza_rate", "uint", "50", 0, 1000000, limits.stanza_rate,
+        "Stanzas per second one session may send on average; past it the server reads its "
+        "stream more slowly; 0 turns the check off."),
+    ROW("limits", "stanza_burst", "uint", "500", 1, 1000000, limits.stanza_burst,
+        "Stanzas one session may send at once before limits.stanza_rate applies."),
     ROW("limits", "handshake_timeout", "uint", "60", 1, 3600, limits.handshake_timeout,
         "Seconds a new connection has to finish TLS and authentication before it is closed."),
     ROW("limits", "idle_timeout", "uint", "300", 10, 86400, limits.idle_timeout,

@@ -43,6 +43,11 @@ struct conf {
         unsigned max_attrs;         /* default 64 */
         unsigned max_out;           /* bytes queued per connection, default 1048576 */
         unsigned max_conns_per_ip;  /* default 64 */
+        unsigned conn_rate_per_ip;  /* new connections per minute per address, default 120 */
+        unsigned max_unauth;        /* connections not yet authenticated, default 4096 */
+        unsigned read_rate;         /* bytes per second per connection, default 65536, 0 = off */
+        unsigned stanza_rate;       /* stanzas per second per session, default 50, 0 = off */
+        unsigned stanza_burst;      /* stanzas at once, default 500 */
         unsigned handshake_timeout; /* seconds to authenticate, default 60 */
         unsigned idle_timeout;      /* seconds of silence before a server ping, default 300 */
         unsigned ping_timeout;      /* seconds to answer that ping, default 60 */

@@ -34,8 +34,8 @@ static uint64_t next_id(void)
 static void update_events(struct conn *c)
 {
     unsigned ev = 0;
-    bool reading =
-        c->state == CONN_HANDSHAKE || (c->state == CONN_OPEN && !c->paused && !c->starttls_pending);
+    bool reading = c->state == CONN_HANDSHAKE ||
+                   (c->state == CONN_OPEN && !c->paused && !c->throttled && !c->starttls_pending);
     if (reading)
         ev |= LOOP_IN;
     if (c->want_out)
@@ -48,6 +48,7 @@ static void finish(struct loop *l, struct task *t)
     struct conn *c = LIST_ENTRY(t, struct conn, close_task);
     (void)l;
     loop_timer_stop(c->ctx->loop, &c->linger);
+    loop_timer_stop(c->ctx->loop, &c->throttle);
     loop_undefer(&c->read_task);
     loop_io_del(c->ctx->loop, &c->io);
     list_del(&c->dirty_link);
@@ -249,10 +250,32 @@ static void start_tls(struct conn *c)
     handshake(c);
 }
 
+static void unthrottle(struct loop *l, struct timer *t)
+{
+    (void)l;
+    struct conn *c = LIST_ENTRY(t, struct conn, throttle);
+    c->throttled = false;
+    update_events(c);
+    /* TLS may hold decrypted bytes that epoll will not report again */
+    if (c->ssl && c->state == CONN_OPEN)
+        loop_defer(c->ctx->loop, &c->read_task);
+}
+
+/* Counts n bytes read; past the allowance, stops reading until it is back. */
+static void meter(struct conn *c, size_t n)
+{
+    uint64_t wait = ratelimit_charge(&c->reads, n, loop_now(c->ctx->loop));
+    if (!wait || c->state != CONN_OPEN)
+        return;
+    c->throttled = true;
+    update_events(c);
+    loop_timer_start(c->ctx->loop, &c->throttle, wait, unthrottle);
+}
+
 static void xread(struct conn *c)
 {
     for (int i = 0; i < CONN_READS; i++) {
-        if (c->state != CONN_OPEN || c->paused || c->starttls_pending)
+        if (c->state != CONN_OPEN || c->paused || c->throttled || c->starttls_pending)
             return;
         ssize_t n;
         if (c->ssl) {
@@ -287,6 +310,7 @@ static void xread(struct conn *c)
             }
         }
         c->ops->on_data(c, c->ctx->scratch, (size_t)n);
+        meter(c, (size_t)n);
     }
     /* budget used up: TLS may hold decrypted bytes that epoll cannot see */
     if (c->ssl && c->state == CONN_OPEN && SSL_pending(c->ssl) > 0)
@@ -336,6 +360,8 @@ struct conn *conn_new(struct conn_ctx *ctx, int fd, bool tls, const struct conn_
     task_init(&c->close_task, finish);
     task_init(&c->read_task, read_again);
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    size_t burst = ctx->read_burst > ctx->read_rate ? ctx->read_burst : ctx->read_rate;
+    ratelimit_init(&c->reads, ctx->read_rate, 1000, burst, loop_now(ctx->loop));
     int rc = loop_io_add(ctx->loop, &c->io, fd, LOOP_IN, on_io);
     if (rc < 0) {
         log_warn("epoll add fd %d: %s", fd, strerror(-rc));
@@ -351,6 +377,12 @@ struct conn *conn_new(struct conn_ctx *ctx, int fd, bool tls, const struct conn_
 void conn_send_chunk(struct conn *c, struct chunk *chunk)
 {
     if (c->state == CONN_DEAD || c->state == CONN_CLOSING || chunk->len == 0)
+        return;
+    /* a burst queued within one loop iteration is not a slow reader: let the socket take
+       what it can before judging (only in the plain open state, where a write is just a
+       write) */
+    if (c->out_bytes + chunk->len > c->ctx->out_max && c->state == CONN_OPEN &&
+        !c->starttls_pending && !c->want_out && !xflush(c))
         return;
     if (c->out_bytes + chunk->len > c->ctx->out_max) {
         log_write(LOG_INFO, c->peer, "output queue over %zu bytes: closing", c->ctx->out_max);
@@ -443,6 +475,10 @@ int conn_release(struct conn *c)
     if (c->state != CONN_OPEN)
         return -EPIPE;
     loop_undefer(&c->read_task);
+    /* the throttle timer belongs to this loop; the debt stays in the bucket and the next
+       read on the new loop throttles again if it is still owed */
+    loop_timer_stop(c->ctx->loop, &c->throttle);
+    c->throttled = false;
     loop_io_del(c->ctx->loop, &c->io);
     list_del(&c->dirty_link);
     c->ctx = NULL;

@@ -7,7 +7,12 @@
  * on_data callback; nothing is buffered here. Writing: conn_send*() queue
  * refcounted chunks; the worker flushes every connection with queued output
  * once per loop iteration (conn_flush_all from the before-sleep hook), with
- * one writev for plain sockets. Output past out_max closes the connection.
+ * one writev for plain sockets. Output past out_max closes the connection,
+ * once the socket itself takes no more (a reader that keeps up never meets the
+ * cap however much is queued for it within one loop iteration).
+ * Input is metered (ctx->read_rate): a connection that has sent more than its
+ * allowance stops being read until the average is back ("throttled"), so a
+ * fast sender is slowed by TCP flow control and nothing is buffered here.
  *
  * States:
  *
@@ -24,6 +29,7 @@
 #include "core/chunk.h"
 #include "core/list.h"
 #include "core/loop.h"
+#include "net/ratelimit.h"
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
@@ -38,6 +44,8 @@ struct conn_ctx {
     SSL_CTX *ssl_ctx;           /* NULL: no TLS */
     struct list dirty;          /* connections with output to flush */
     size_t out_max;             /* bytes queued per connection before it is dropped */
+    size_t read_rate;           /* bytes per second read per connection, 0: unlimited */
+    size_t read_burst;          /* bytes read at once before read_rate applies */
     char scratch[CONN_SCRATCH]; /* read buffer */
     char wbuf[CONN_SCRATCH];    /* TLS write coalescing */
 };
@@ -71,6 +79,7 @@ struct conn {
     bool secure;           /* TLS established */
     bool starttls_pending; /* switch to TLS once the queue is flushed */
     bool paused;           /* reading stopped by the owner */
+    bool throttled;        /* reading stopped until the read allowance is back */
     bool want_out;         /* LOOP_OUT registered */
     size_t tls_retry;      /* length of an SSL_write to repeat exactly, 0 if none */
     struct conn_out *out;  /* ring of queued chunks */
@@ -80,6 +89,8 @@ struct conn {
     struct task close_task;
     struct task read_task;    /* reads again: TLS bytes epoll cannot see, or unpause */
     struct timer linger;      /* bounds the final flush on close */
+    struct timer throttle;    /* ends a throttled pause */
+    struct ratelimit reads;   /* bytes read, against ctx->read_rate */
     char peer[64];            /* "ip:port" */
     const char *close_reason; /* static string for the log */
 };

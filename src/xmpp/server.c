@@ -110,6 +110,8 @@ static int worker_init(struct server *srv, struct worker *w, unsigned id)
     w->cctx.loop = w->loop;
     w->cctx.ssl_ctx = srv->ssl_ctx;
     w->cctx.out_max = srv->conf->limits.max_out;
+    w->cctx.read_rate = srv->conf->limits.read_rate;
+    w->cctx.read_burst = srv->conf->limits.max_stanza;
     list_init(&w->cctx.dirty);
     loop_set_hook(w->loop, before_sleep, w);
     int rc = loop_io_add(w->loop, &w->mb_io, mailbox_fd(w->mb), LOOP_IN, on_mailbox);
@@ -178,7 +180,8 @@ int server_init(struct server *srv, const struct conf *conf)
     if (!srv->store)
         return -EIO;
     srv->sessions = sessions_new();
-    srv->iplimit = iplimit_new(conf->limits.max_conns_per_ip);
+    srv->iplimit = iplimit_new(conf->limits.max_conns_per_ip, conf->limits.conn_rate_per_ip,
+                               conf->limits.max_unauth);
     srv->workers = xcalloc(srv->n_workers, sizeof(*srv->workers));
     for (unsigned i = 0; i < srv->n_workers; i++) {
         rc = worker_init(srv, &srv->workers[i], i);

@@ -146,7 +146,10 @@ class Server:
             f"c2s.tls_port={self.tls_port}",
         ]
         if defaults:
-            self.overrides += [f"log.level={log_level}", f"workers={workers}"]
+            # Every test connects from 127.0.0.1, many times a minute: the per-address rate
+            # limit is raised here and tested on its own (test_abuse.py).
+            self.overrides += [f"log.level={log_level}", f"workers={workers}",
+                               "limits.conn_rate_per_ip=100000"]
         self.overrides += list(overrides)
         self.proc = None
         self.logf = None

@@ -117,6 +117,11 @@ static void test_defaults(void)
     is_int(c.limits.max_attrs, 64, "limits.max_attrs default");
     is_int(c.limits.max_out, 1048576, "limits.max_out default");
     is_int(c.limits.max_conns_per_ip, 64, "limits.max_conns_per_ip default");
+    is_int(c.limits.conn_rate_per_ip, 120, "limits.conn_rate_per_ip default");
+    is_int(c.limits.max_unauth, 4096, "limits.max_unauth default");
+    is_int(c.limits.read_rate, 65536, "limits.read_rate default");
+    is_int(c.limits.stanza_rate, 50, "limits.stanza_rate default");
+    is_int(c.limits.stanza_burst, 500, "limits.stanza_burst default");
     is_int(c.limits.handshake_timeout, 60, "limits.handshake_timeout default");
     is_int(c.limits.idle_timeout, 300, "limits.idle_timeout default");
     is_int(c.limits.ping_timeout, 60, "limits.ping_timeout default");
@@ -132,7 +137,7 @@ static void test_table(void)
 {
     size_t n;
     const struct conf_directive *d = conf_directives(&n);
-    is_int(n, 32, "thirty-two directives");
+    is_int(n, 37, "thirty-seven directives");
     int bad_default = 0, dup = 0, no_help = 0;
     for (size_t i = 0; i < n; i++) {
         struct conf c = {0};
