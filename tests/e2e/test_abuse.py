@@ -236,3 +236,24 @@ def test_recipient_that_does_not_read_is_disconnected(make_server):
         pytest.fail("bob's connection was not closed")
     _still_fine(carol)
     _still_fine(alice)
+
+
+@pytest.mark.parametrize("payload", [
+    "<query xmlns='urn:xmpp:mam:2'/>",
+    "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>",
+])
+def test_another_accounts_archive_and_private_data_are_out_of_reach(server, payload):
+    """RFC 6121 §11 / XEP-0313 §9: only the owner reads an archive or private storage. A
+    query to another account's bare JID gets an error and no data."""
+    alice = server.raw()
+    alice.login("alice", server.password("alice"), "owner")
+    alice.send(f"<message to='{server.jid('bob')}' type='chat'><body>secret-1</body></message>")
+    assert alice.ping().get("type") == "result"
+    mallory = server.raw()
+    mallory.login("dave", server.password("dave"), "snoop")
+    ans = mallory.iq("get", payload, to=server.jid("alice"))
+    assert ans.get("type") == "error", to_str(ans)
+    seen = mallory.collect(1.0)
+    leaked = [to_str(e) for e in seen if "secret-1" in to_str(e)]
+    assert not leaked, leaked
+    assert b"secret-1" not in mallory.received
