@@ -25,6 +25,8 @@ static void on_job_done(struct mail *m, void *ctx)
     struct c2s *s = c2s_find(w, j->conn_id);
     if (s && s->state != C2S_CLOSED)
         j->done(s, j);
+    else if (j->orphan)
+        j->orphan(w, j);
     if (j->again) {
         j->again = false;
         store_submit(w->srv->store, &j->r);
@@ -44,13 +46,26 @@ void iqjob_again(struct iqjob *j, int (*run)(struct store_db *db, struct store_r
     j->done = done;
 }
 
+static void submit_on(struct worker *w, struct iqjob *j,
+                      int (*run)(struct store_db *db, struct store_req *r))
+{
+    j->r.mail.fn = on_job_done;
+    j->r.reply = w->mb;
+    j->r.op = STORE_RUN;
+    j->r.run = run;
+    store_submit(w->srv->store, &j->r);
+}
+
+void iqjob_submit_worker(struct worker *w, struct iqjob *j,
+                         int (*run)(struct store_db *db, struct store_req *r))
+{
+    j->conn_id = 0; /* no connection has id 0: the completion finds no session */
+    submit_on(w, j, run);
+}
+
 void iqjob_submit(struct c2s *s, const struct xml_node *iq, struct iqjob *j,
                   int (*run)(struct store_db *db, struct store_req *r), iqjob_done_fn *done)
 {
-    j->r.mail.fn = on_job_done;
-    j->r.reply = s->w->mb;
-    j->r.op = STORE_RUN;
-    j->r.run = run;
     j->conn_id = s->id;
     if (iq) {
         j->id = xstrdup(xml_attr(iq, "id"));
@@ -58,7 +73,7 @@ void iqjob_submit(struct c2s *s, const struct xml_node *iq, struct iqjob *j,
         j->from = xstrdup(xml_attr(iq, "to"));
     }
     j->done = done;
-    store_submit(s->w->srv->store, &j->r);
+    submit_on(s->w, j, run);
 }
 
 void iqjob_attr(struct buf *b, const char *name, const char *value)

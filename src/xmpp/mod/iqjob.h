@@ -24,6 +24,7 @@
 
 struct c2s;
 struct iqjob;
+struct worker;
 
 /** Runs on the asking session's worker when the job is back and the session still exists. */
 typedef void iqjob_done_fn(struct c2s *s, struct iqjob *j);
@@ -37,6 +38,8 @@ struct iqjob {
     iqjob_done_fn *done;
     /* optional: frees what the embedding struct owns (the job itself is freed after) */
     void (*fini)(struct iqjob *j);
+    /* optional: runs instead of done when the session is gone (work that must finish anyway) */
+    void (*orphan)(struct worker *w, struct iqjob *j);
     bool again; /* set by iqjob_again: submitted once more instead of freed */
 };
 
@@ -49,6 +52,13 @@ struct iqjob {
  */
 void iqjob_submit(struct c2s *s, const struct xml_node *iq, struct iqjob *j,
                   int (*run)(struct store_db *db, struct store_req *r), iqjob_done_fn *done);
+
+/**
+ * Submits work that belongs to no session: the completion runs j->orphan
+ * (which must be set) on w. Answer fields stay as the caller set them.
+ */
+void iqjob_submit_worker(struct worker *w, struct iqjob *j,
+                         int (*run)(struct store_db *db, struct store_req *r));
 
 /**
  * From inside done: submits j once more, with new run and done functions

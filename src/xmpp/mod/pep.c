@@ -189,6 +189,14 @@ enum pep_op {
     OP_NODE_INFO,
     OP_ACCOUNT_INFO,
     OP_LAST,
+    OP_APPROVED,
+};
+
+/* OP_APPROVED: one newest item, as the <event/> to send. */
+struct pep_out {
+    char *node;
+    char *inner;
+    int64_t stamp;
 };
 
 struct pep_job {
@@ -217,6 +225,8 @@ struct pep_job {
     size_t n_ends;
     char **targets; /* bare JIDs the event goes to, besides the owner */
     size_t n_targets;
+    struct pep_out *outs; /* OP_APPROVED */
+    size_t n_outs;
     struct store_db *db; /* during run only (storage thread) */
     int sub;             /* OP_NODES: may_see's verdict is per node; the lookup is cached */
 };
@@ -235,13 +245,21 @@ static void job_fini(struct iqjob *j)
     for (size_t i = 0; i < p->n_targets; i++)
         free(p->targets[i]);
     free(p->targets);
+    for (size_t i = 0; i < p->n_outs; i++) {
+        free(p->outs[i].node);
+        free(p->outs[i].inner);
+    }
+    free(p->outs);
 }
+
+static void orphan(struct worker *w, struct iqjob *j);
 
 static struct pep_job *job_new(struct c2s *s, enum pep_op op, const struct jid *service)
 {
     struct pep_job *p;
     XNEW(p);
     p->j.fini = job_fini;
+    p->j.orphan = orphan; /* events go out even if the publisher left meanwhile */
     p->op = op;
     snprintf(p->owner, sizeof(p->owner), "%s", jid_local(service));
     char bare[JID_BUF];
@@ -448,6 +466,29 @@ static int node_out(void *arg, const struct store_pep_node *n)
     return 0;
 }
 
+static int approved_item(void *arg, const struct store_pep_item *it)
+{
+    struct pep_job *p = arg;
+    struct buf inner;
+    buf_init(&inner, 0);
+    put_items_event(&inner, it->node, it->id, it->xml);
+    p->outs = xrealloc(p->outs, (p->n_outs + 1) * sizeof(*p->outs));
+    p->outs[p->n_outs].node = xstrdup(it->node);
+    p->outs[p->n_outs].inner = inner.data ? inner.data : xstrdup("");
+    p->outs[p->n_outs++].stamp = it->stamp;
+    return 0;
+}
+
+/* Storage thread, OP_APPROVED: the newest item of each node a new subscriber gets. */
+static int approved_node(void *arg, const struct store_pep_node *n)
+{
+    struct pep_job *p = arg;
+    if (!n->send_last || strcmp(n->access, "whitelist") == 0 || p->n_outs == PEP_LAST_MAX)
+        return 0;
+    int err = store_pep_items(p->db, p->owner, n->node, 1, approved_item, p);
+    return err < 0 ? err : 0;
+}
+
 static int run(struct store_db *db, struct store_req *r)
 {
     struct pep_job *p = (struct pep_job *)r;
@@ -496,6 +537,9 @@ static int run(struct store_db *db, struct store_req *r)
     }
     case OP_LAST:
         err = store_pep_last(db, p->owner, p->asker, last_out, p);
+        return err < 0 ? err : 0;
+    case OP_APPROVED:
+        err = store_pep_nodes(db, p->owner, approved_node, p);
         return err < 0 ? err : 0;
     }
     return -EINVAL;
@@ -572,7 +616,7 @@ static void add_feature_text(void *arg, const char *var)
     buf_puts(b, "/>");
 }
 
-static void fan_out(struct c2s *s, struct pep_job *p, const char *inner);
+static void fan_out(struct worker *w, struct pep_job *p);
 
 static void done(struct c2s *s, struct iqjob *j)
 {
@@ -592,8 +636,6 @@ static void done(struct c2s *s, struct iqjob *j)
         return;
     }
     struct buf *b = iqjob_begin(s, j);
-    struct buf inner;
-    buf_init(&inner, 0);
     switch (p->op) {
     case OP_PUBLISH:
         buf_puts(b, "<pubsub xmlns=\"" NS_PUBSUB "\"><publish");
@@ -601,21 +643,6 @@ static void done(struct c2s *s, struct iqjob *j)
         buf_puts(b, "><item");
         iqjob_attr(b, "id", p->item);
         buf_puts(b, "/></publish></pubsub>");
-        put_items_event(&inner, p->node, p->item, p->xml);
-        break;
-    case OP_RETRACT:
-        if (p->notify) {
-            buf_puts(&inner, "<event xmlns=\"" NS_PUBSUB_EVENT "\"><items");
-            iqjob_attr(&inner, "node", p->node);
-            buf_puts(&inner, "><retract");
-            iqjob_attr(&inner, "id", p->item);
-            buf_puts(&inner, "/></items></event>");
-        }
-        break;
-    case OP_DELETE:
-        buf_puts(&inner, "<event xmlns=\"" NS_PUBSUB_EVENT "\"><delete");
-        iqjob_attr(&inner, "node", p->node);
-        buf_puts(&inner, "/></event>");
         break;
     case OP_ITEMS:
         buf_puts(b, "<pubsub xmlns=\"" NS_PUBSUB "\"><items");
@@ -655,15 +682,11 @@ static void done(struct c2s *s, struct iqjob *j)
         mod_features_each(MOD_ACCOUNT, add_feature_text, b);
         buf_puts(b, "</query>");
         break;
-    case OP_CREATE:
-    case OP_CONF_SET:
-    case OP_LAST:
+    default: /* an empty result */
         break;
     }
     iqjob_end(s, b);
-    if (inner.len)
-        fan_out(s, p, inner.data);
-    buf_fini(&inner);
+    fan_out(s->w, p);
 }
 
 /* ---- per-session caps and event delivery -------------------------------------------------- */
@@ -734,7 +757,7 @@ static void deliver(struct worker *w, const struct sess_addr *addr, struct chunk
 
 /* Sends inner (an <event/>) to every available resource of bare that wants the node. */
 static void send_event(struct worker *w, const char *from, const char *bare, const char *node,
-                       const char *inner)
+                       const char *inner, int64_t stamp)
 {
     struct jid to;
     if (jid_parse(&to, bare, strlen(bare)) < 0)
@@ -750,7 +773,7 @@ static void send_event(struct worker *w, const char *from, const char *bare, con
         if (!ch) {
             struct buf b;
             buf_init(&b, 0);
-            put_event(&b, from, bare, inner, 0);
+            put_event(&b, from, bare, inner, stamp);
             ch = chunk_new(b.data, b.len);
             ch->tag = CHUNK_TAG_LOW;
             buf_fini(&b);
@@ -760,13 +783,63 @@ static void send_event(struct worker *w, const char *from, const char *bare, con
     chunk_unref(ch);
 }
 
-static void fan_out(struct c2s *s, struct pep_job *p, const char *inner)
+/*
+ * The events of a finished job, from the owner's worker (also when the
+ * asking session is gone): publish, retract with notify, delete go to the
+ * owner and the subscribers collected on the storage thread; the newest
+ * items of a new subscription (OP_APPROVED) go to the new subscriber.
+ */
+static void fan_out(struct worker *w, struct pep_job *p)
 {
     char owner[JID_BUF];
     snprintf(owner, sizeof(owner), "%s@%s", p->owner, p->domain);
-    send_event(s->w, owner, owner, p->node, inner);
-    for (size_t i = 0; i < p->n_targets; i++)
-        send_event(s->w, owner, p->targets[i], p->node, inner);
+    if (p->j.r.status)
+        return;
+    if (p->op == OP_APPROVED) {
+        for (size_t i = 0; i < p->n_outs; i++)
+            send_event(w, owner, p->asker, p->outs[i].node, p->outs[i].inner, p->outs[i].stamp);
+        return;
+    }
+    struct buf inner;
+    buf_init(&inner, 0);
+    if (p->op == OP_PUBLISH) {
+        put_items_event(&inner, p->node, p->item, p->xml);
+    } else if (p->op == OP_RETRACT && p->notify) {
+        buf_puts(&inner, "<event xmlns=\"" NS_PUBSUB_EVENT "\"><items");
+        iqjob_attr(&inner, "node", p->node);
+        buf_puts(&inner, "><retract");
+        iqjob_attr(&inner, "id", p->item);
+        buf_puts(&inner, "/></items></event>");
+    } else if (p->op == OP_DELETE) {
+        buf_puts(&inner, "<event xmlns=\"" NS_PUBSUB_EVENT "\"><delete");
+        iqjob_attr(&inner, "node", p->node);
+        buf_puts(&inner, "/></event>");
+    }
+    if (inner.len) {
+        send_event(w, owner, owner, p->node, inner.data, 0);
+        for (size_t i = 0; i < p->n_targets; i++)
+            send_event(w, owner, p->targets[i], p->node, inner.data, 0);
+    }
+    buf_fini(&inner);
+}
+
+static void orphan(struct worker *w, struct iqjob *j)
+{
+    fan_out(w, (struct pep_job *)j);
+}
+
+void pep_subscribed(struct worker *w, const char *owner, const char *contact)
+{
+    struct pep_job *p;
+    XNEW(p);
+    p->j.fini = job_fini;
+    p->j.orphan = orphan;
+    p->op = OP_APPROVED;
+    snprintf(p->owner, sizeof(p->owner), "%s", owner);
+    p->asker = xstrdup(contact);
+    p->domain = xstrdup(w->srv->domain);
+    buf_init(&p->out, 0);
+    iqjob_submit_worker(w, &p->j, run);
 }
 
 /* Sends the newest items the resource is interested in (once per availability). */

@@ -18,4 +18,15 @@ void pep_disco_info(struct mod_iq *q);
 /** Answers a disco#items get to an account: the nodes the asker may see. */
 void pep_disco_items(struct mod_iq *q);
 
+struct worker;
+
+/**
+ * For the roster module, when contact (a bare JID) has just been allowed to
+ * see owner's presence (the subscription became from or both; owner is a
+ * local part): contact's available resources with the matching +notify get
+ * the newest item of each of owner's nodes they may now see (XEP-0163 §4.3,
+ * send_last_published_item on subscription). Any worker; strings copied.
+ */
+void pep_subscribed(struct worker *w, const char *owner, const char *contact);
+
 #endif
