@@ -7,6 +7,9 @@
 
 #include "store/store.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 /*
  * One row per (user, contact bare JID). sub: 0 none, 1 to, 2 from, 3 both.
  * ask_out: a subscription request from user to contact is pending;
@@ -49,5 +52,61 @@ int store_roster_sub(struct store_db *db, const char *user, const char *contact)
  */
 int store_roster_subscribers(struct store_db *db, const char *user,
                              int (*fn)(void *arg, const char *contact), void *arg);
+
+/**
+ * One roster row. Strings are NUL-terminated; what the store hands out from
+ * store_roster_get is newly allocated (store_roster_item_fini frees it), what
+ * store_roster_each passes is borrowed for the duration of the call.
+ */
+struct store_roster_item {
+    char *contact; /* bare JID */
+    char *name;    /* "" for none */
+    char *groups;  /* group names joined with '\n', "" for none */
+    int sub;       /* enum store_sub */
+    bool ask_out;  /* user asked to subscribe to contact, not answered yet */
+    bool ask_in;   /* contact asked to subscribe to user, not answered yet */
+    bool preapproved;
+    bool shown;      /* part of the roster the user sees */
+    char *in_stanza; /* the pending inbound request as XML, NULL for none */
+    int64_t ver;     /* roster version at the row's last change */
+};
+
+/** Frees the strings of an item filled by store_roster_get and zeroes it. NULL-safe. */
+void store_roster_item_fini(struct store_roster_item *it);
+
+/**
+ * Reads user's row for contact into out (strings newly allocated).
+ * Returns 0, -ENOENT (out zeroed), or -EIO.
+ */
+int store_roster_get(struct store_db *db, const char *user, const char *contact,
+                     struct store_roster_item *out);
+
+/**
+ * Writes (inserts or replaces) user's row for it->contact, bumps user's
+ * roster version and sets it->ver to the new version. Returns 0, -EINVAL
+ * (no contact, sub out of range) or -EIO.
+ */
+int store_roster_put(struct store_db *db, const char *user, struct store_roster_item *it);
+
+/**
+ * Deletes user's row for contact and bumps user's roster version (the new
+ * version goes to *ver when ver is not NULL). Returns 0, -ENOENT (nothing
+ * changed) or -EIO.
+ */
+int store_roster_del(struct store_db *db, const char *user, const char *contact, int64_t *ver);
+
+/** Reads user's current roster version into *ver (0 for a roster never changed). 0 or -EIO. */
+int store_roster_version(struct store_db *db, const char *user, int64_t *ver);
+
+/** Returns how many rows user has (only the shown ones if shown_only), or -EIO. */
+int store_roster_count(struct store_db *db, const char *user, bool shown_only);
+
+/**
+ * Calls fn for each of user's rows (shown or not) in contact byte order; the
+ * item is borrowed for the call. fn must not use db. Returns 0, fn's non-zero
+ * return if it stopped early, or -EIO.
+ */
+int store_roster_each(struct store_db *db, const char *user,
+                      int (*fn)(void *arg, const struct store_roster_item *it), void *arg);
 
 #endif

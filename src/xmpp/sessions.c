@@ -5,6 +5,7 @@
  */
 #include "xmpp/sessions.h"
 #include "core/alloc.h"
+#include "core/chunk.h"
 #include "core/map.h"
 
 #include <errno.h>
@@ -15,9 +16,15 @@
 
 #define SESS_SHARDS 64
 
+/* One binding: its address and its last available presence (a reference, or NULL). */
+struct res {
+    struct sess_addr a;
+    struct chunk *last;
+};
+
 struct user {
     size_t n;
-    struct sess_addr res[]; /* n entries, grown by realloc */
+    struct res res[]; /* n entries, grown by realloc */
 };
 
 struct shard {
@@ -45,7 +52,10 @@ static void free_user(void *arg, const void *key, size_t len, void *value)
     (void)arg;
     (void)key;
     (void)len;
-    free(value);
+    struct user *u = value;
+    for (size_t i = 0; i < u->n; i++)
+        chunk_unref(u->res[i].last);
+    free(u);
 }
 
 void sessions_free(struct sessions *s)
@@ -71,10 +81,10 @@ static struct shard *lock_shard(struct sessions *s, const struct jid *jid, char 
     return sh;
 }
 
-static struct sess_addr *find_res(struct user *u, const char *resource)
+static struct res *find_res(struct user *u, const char *resource)
 {
     for (size_t i = 0; u && i < u->n; i++)
-        if (strcmp(u->res[i].resource, resource) == 0)
+        if (strcmp(u->res[i].a.resource, resource) == 0)
             return &u->res[i];
     return NULL;
 }
@@ -86,10 +96,10 @@ int sessions_bind(struct sessions *s, const struct jid *jid, const struct sess_a
     size_t len;
     struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
     struct user *u = map_get(&sh->users, bare, len);
-    struct sess_addr *r = find_res(u, jid_resource(jid));
+    struct res *r = find_res(u, jid_resource(jid));
     int rc = 0;
     if (r) {
-        *old = *r;
+        *old = r->a;
         rc = 1;
     } else if (u && u->n >= SESS_MAX_RESOURCES) {
         rc = -ENOSPC;
@@ -99,10 +109,13 @@ int sessions_bind(struct sessions *s, const struct jid *jid, const struct sess_a
         u->n = n + 1;
         map_put(&sh->users, bare, len, u);
         r = &u->res[n];
+        r->last = NULL;
     }
     if (rc >= 0) {
-        *r = *addr;
-        snprintf(r->resource, sizeof(r->resource), "%s", jid_resource(jid));
+        r->a = *addr;
+        snprintf(r->a.resource, sizeof(r->a.resource), "%s", jid_resource(jid));
+        chunk_unref(r->last); /* the new session has said nothing yet */
+        r->last = NULL;
     }
     pthread_mutex_unlock(&sh->lock);
     return rc;
@@ -114,8 +127,9 @@ void sessions_unbind(struct sessions *s, const struct jid *jid, uint64_t conn_id
     size_t len;
     struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
     struct user *u = map_get(&sh->users, bare, len);
-    struct sess_addr *r = find_res(u, jid_resource(jid));
-    if (r && r->conn_id == conn_id) {
+    struct res *r = find_res(u, jid_resource(jid));
+    if (r && r->a.conn_id == conn_id) {
+        chunk_unref(r->last);
         *r = u->res[u->n - 1];
         if (--u->n == 0) {
             map_del(&sh->users, bare, len);
@@ -131,10 +145,10 @@ void sessions_set_presence(struct sessions *s, const struct jid *jid, uint64_t c
     char bare[JID_BUF];
     size_t len;
     struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
-    struct sess_addr *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
-    if (r && r->conn_id == conn_id) {
-        r->available = available;
-        r->priority = priority;
+    struct res *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
+    if (r && r->a.conn_id == conn_id) {
+        r->a.available = available;
+        r->a.priority = priority;
     }
     pthread_mutex_unlock(&sh->lock);
 }
@@ -145,9 +159,9 @@ void sessions_set_flags(struct sessions *s, const struct jid *jid, uint64_t conn
     char bare[JID_BUF];
     size_t len;
     struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
-    struct sess_addr *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
-    if (r && r->conn_id == conn_id)
-        r->flags = (r->flags & ~mask) | (value & mask);
+    struct res *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
+    if (r && r->a.conn_id == conn_id)
+        r->a.flags = (r->a.flags & ~mask) | (value & mask);
     pthread_mutex_unlock(&sh->lock);
 }
 
@@ -156,9 +170,9 @@ bool sessions_get(struct sessions *s, const struct jid *jid, struct sess_addr *o
     char bare[JID_BUF];
     size_t len;
     struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
-    struct sess_addr *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
+    struct res *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
     if (r)
-        *out = *r;
+        *out = r->a;
     pthread_mutex_unlock(&sh->lock);
     return r != NULL;
 }
@@ -171,7 +185,43 @@ size_t sessions_list(struct sessions *s, const struct jid *jid, struct sess_addr
     struct user *u = map_get(&sh->users, bare, len);
     size_t n = u ? u->n : 0;
     for (size_t i = 0; i < n && i < max; i++)
-        out[i] = u->res[i];
+        out[i] = u->res[i].a;
+    pthread_mutex_unlock(&sh->lock);
+    return n;
+}
+
+void sessions_set_last(struct sessions *s, const struct jid *jid, uint64_t conn_id,
+                       struct chunk *presence)
+{
+    char bare[JID_BUF];
+    size_t len;
+    struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
+    struct res *r = find_res(map_get(&sh->users, bare, len), jid_resource(jid));
+    struct chunk *drop = NULL;
+    if (r && r->a.conn_id == conn_id) {
+        drop = r->last;
+        r->last = presence ? chunk_ref(presence) : NULL;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    chunk_unref(drop);
+}
+
+size_t sessions_presences(struct sessions *s, const struct jid *jid, struct sess_presence *out,
+                          size_t max)
+{
+    char bare[JID_BUF];
+    size_t len, n = 0;
+    struct shard *sh = lock_shard(s, jid, bare, sizeof(bare), &len);
+    struct user *u = map_get(&sh->users, bare, len);
+    for (size_t i = 0; u && i < u->n; i++) {
+        if (!u->res[i].a.available || !u->res[i].last)
+            continue;
+        if (n < max) {
+            out[n].addr = u->res[i].a;
+            out[n].presence = chunk_ref(u->res[i].last);
+        }
+        n++;
+    }
     pthread_mutex_unlock(&sh->lock);
     return n;
 }

@@ -2,7 +2,9 @@
  * sessions: the registry of bound resources, shared by all workers.
  *
  * It maps a bare JID to its online resources and, for each, where the
- * session lives (worker, connection id) and its presence priority. It is
+ * session lives (worker, connection id), its presence priority and its last
+ * available presence (serialized, for answering probes and new subscribers
+ * without asking the session's worker). It is
  * written at bind/unbind/presence and read on every routed stanza, so it is
  * sharded by bare JID with one mutex per shard and every call copies out
  * what it returns; no pointer into it ever escapes a lock.
@@ -14,6 +16,7 @@
 #ifndef TERN_XMPP_SESSIONS_H
 #define TERN_XMPP_SESSIONS_H
 
+#include "core/chunk.h"
 #include "xmpp/jid.h"
 
 #include <stdbool.h>
@@ -63,5 +66,27 @@ void sessions_set_flags(struct sessions *s, const struct jid *jid, uint64_t conn
 bool sessions_get(struct sessions *s, const struct jid *jid, struct sess_addr *out);
 /** Copies up to max bindings of jid's bare JID into out; returns how many there are in total. */
 size_t sessions_list(struct sessions *s, const struct jid *jid, struct sess_addr *out, size_t max);
+
+/**
+ * Records the last available presence of jid's binding (if it belongs to
+ * conn_id): presence is a serialized <presence/> without a 'to' attribute;
+ * the registry takes its own reference. NULL forgets it (unavailable).
+ */
+void sessions_set_last(struct sessions *s, const struct jid *jid, uint64_t conn_id,
+                       struct chunk *presence);
+
+/** A bound, available resource and its last presence (a reference the caller drops). */
+struct sess_presence {
+    struct sess_addr addr;
+    struct chunk *presence;
+};
+
+/**
+ * Copies up to max of the available resources of jid's bare JID that have a
+ * recorded presence into out, each with a new reference to that presence
+ * (chunk_unref each). Returns how many there are in total.
+ */
+size_t sessions_presences(struct sessions *s, const struct jid *jid, struct sess_presence *out,
+                          size_t max);
 
 #endif

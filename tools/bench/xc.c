@@ -355,11 +355,19 @@ static void on_iq(struct xc *x, struct xml_node *el)
     if (strcmp(id, "roster") == 0) {
         /* an error (no roster support yet) still ends the login the way a client sees it */
         send_str(x, "<presence/>");
-        x->state = XC_BOUND;
-        x->ready = true;
-        if (x->env->ops->bound)
-            x->env->ops->bound(x);
+        x->state = XC_PRESENCE;
     }
+}
+
+/* The server echoes initial presence to the sender (RFC 6121 §4.2.2) once it recorded it. */
+static void on_presence(struct xc *x, struct xml_node *el)
+{
+    if (x->state != XC_PRESENCE || xml_attr(el, "type"))
+        return;
+    x->state = XC_BOUND;
+    x->ready = true;
+    if (x->env->ops->bound)
+        x->env->ops->bound(x);
 }
 
 static void on_stanza(void *arg, struct xml_node *el, struct arena *a)
@@ -376,6 +384,8 @@ static void on_stanza(void *arg, struct xml_node *el, struct arena *a)
                 x->env->ops->message(x, xml_text(a, body), type && strcmp(type, "error") == 0);
         } else if (strcmp(name, "iq") == 0) {
             on_iq(x, el);
+        } else if (strcmp(name, "presence") == 0) {
+            on_presence(x, el);
         }
         return;
     }

@@ -7,7 +7,8 @@
  *   CONNECT --header--> features --starttls--> proceed --TLS--> header
  *     --> features --auth (SCRAM-SHA-1/256 or PLAIN)--> challenge/response
  *     --> success --header--> features --bind--> [session] --> roster get
- *     --> <presence/> --> BOUND (xc_ops.bound)
+ *     --> <presence/> --> its echo (RFC 6121 §4.2.2: the server has recorded
+ *     it, so messages to the bare JID find the session) --> BOUND (xc_ops.bound)
  *
  * SCRAM keys are derived once per (hash, salt, iterations) and kept in a
  * small cache, so accounts created with one shared salt (ternctl user import
@@ -33,14 +34,15 @@ enum xc_state {
     XC_TLS,        /* <starttls/> sent or handshaking */
     XC_AUTH,       /* <auth/> sent */
     XC_BIND,       /* bind, session, roster get in flight */
-    XC_BOUND,      /* initial presence sent: ready */
+    XC_PRESENCE,   /* initial presence sent, waiting for the server to echo it */
+    XC_BOUND,      /* initial presence echoed: ready */
     XC_CLOSED,
 };
 
 struct xc;
 
 struct xc_ops {
-    /** The session is ready (bound, roster fetched, initial presence sent). */
+    /** The session is ready (bound, roster fetched, initial presence sent and echoed). */
     void (*bound)(struct xc *x);
     /** A <message/> with a body arrived; body is NUL-terminated, error tells type='error'. */
     void (*message)(struct xc *x, const char *body, bool error);
