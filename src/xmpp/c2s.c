@@ -163,9 +163,15 @@ static void send_ack(struct c2s *s, struct sm *m)
 {
     char a[64];
     m->acked_sent = sm_ack_value(m);
-    m->ack_wanted = false;
     snprintf(a, sizeof(a), "<a xmlns='" SM_NS "' h='%u'/>", m->acked_sent);
     send_str(s, a);
+}
+
+/* Answers each waiting <r/> whose stanzas are all durable now, oldest first. */
+static void answer_owed(struct c2s *s, struct sm *m)
+{
+    while (writable(s) && sm_answer_due(m))
+        send_ack(s, m);
 }
 
 uint64_t c2s_durable_hold(struct c2s *s)
@@ -187,10 +193,8 @@ void c2s_durable_done(struct worker *w, uint64_t conn_id, uint64_t ticket)
             return; /* already on its way */
         task_init(&s->task, resume_finish_task);
         loop_defer(w->loop, &s->task);
-    } else if (m->ack_wanted && sm_all_durable(m) && writable(s)) {
-        /* the <r/> that waited: answered once every write it covers is done, so that
-           a burst of stored messages is acknowledged whole, not one by one */
-        send_ack(s, m);
+    } else {
+        answer_owed(s, m); /* the <r/> that waited for these writes */
     }
 }
 
@@ -1003,7 +1007,7 @@ static void resume_finish(struct c2s *s)
     s->sm_wait = false;
     char msg[SM_ID_MAX + 96];
     m->acked_sent = sm_ack_value(m);
-    m->ack_wanted = false;
+    m->owed_n = 0; /* requests on the old connection: <resumed/> answers them */
     snprintf(msg, sizeof(msg), "<resumed xmlns='" SM_NS "' previd='%s' h='%u'/>", m->id,
              m->acked_sent);
     send_str(s, msg);
@@ -1149,10 +1153,10 @@ static void handle_sm(struct c2s *s, struct xml_node *el)
     } else if (!m) {
         c2s_stream_error(s, "unsupported-stanza-type", "Stream management is not enabled");
     } else if (strcmp(el->name, "r") == 0) {
-        if (sm_ack_value(m) == (uint32_t)m->in)
-            send_ack(s, m);
-        else
-            m->ack_wanted = true; /* answered when the held storage write ends */
+        /* answered once the stanzas before it are durable: at once unless storage holds them */
+        if (!sm_request(m))
+            send_ack(s, m); /* too many waiting: the oldest gets what is durable now */
+        answer_owed(s, m);
     } else if (strcmp(el->name, "a") == 0) {
         handle_ack(s, m, el);
     } else {
@@ -1322,8 +1326,12 @@ static void on_close(struct conn *c)
         session_end(s);
         return;
     }
-    /* detached: the session and its registry entry stay, stanzas queue for a <resume/> */
+    /*
+     * detached: the session stays bound (modules keep delivering to it) and in the
+     * registry; what is sent to it queues for a <resume/>
+     */
     s->detached = true;
+    s->state = C2S_BOUND;
     loop_timer_stop(w->loop, &s->timer);
     loop_timer_stop(w->loop, &s->auth_timer);
     loop_undefer(&s->ack_task);

@@ -66,7 +66,7 @@ struct c2s {
     struct conn *conn; /* NULL while detached */
     uint64_t id;       /* the session's id: its first connection's id, kept on resumption */
     enum c2s_state state;
-    bool detached; /* stream management: the connection is gone, resumption may come */
+    bool detached; /* stream management: conn is gone, state stays BOUND, resumption may come */
     bool ending;   /* the session ends with its connection (no detaching) */
     bool sm_wait;  /* resumed, waiting for held storage writes before <resumed/> */
     bool header_sent;

@@ -165,17 +165,45 @@ bool sm_release(struct sm *m, uint64_t ticket)
     return hold_at(m, 0)->ticket != before;
 }
 
-uint32_t sm_ack_value(const struct sm *m)
+uint64_t sm_durable(const struct sm *m)
 {
     uint64_t v = m->in;
     if (m->holds_n > 0 && hold_at(m, 0)->ticket - 1 < v)
         v = hold_at(m, 0)->ticket - 1;
-    return (uint32_t)v; /* h is modulo 2^32 */
+    return v;
+}
+
+uint32_t sm_ack_value(const struct sm *m)
+{
+    return (uint32_t)sm_durable(m); /* h is modulo 2^32 */
 }
 
 bool sm_all_durable(const struct sm *m)
 {
     return m->holds_n == 0;
+}
+
+static void owed_pop(struct sm *m)
+{
+    memmove(m->owed, m->owed + 1, (m->owed_n - 1) * sizeof(m->owed[0]));
+    m->owed_n--;
+}
+
+bool sm_request(struct sm *m)
+{
+    bool room = m->owed_n < SM_OWED_MAX;
+    if (!room)
+        owed_pop(m);
+    m->owed[m->owed_n++] = m->in;
+    return room;
+}
+
+bool sm_answer_due(struct sm *m)
+{
+    if (m->owed_n == 0 || sm_durable(m) < m->owed[0])
+        return false;
+    owed_pop(m);
+    return true;
 }
 
 /* ---- client state indication ------------------------------------------------------------- */

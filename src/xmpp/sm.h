@@ -29,6 +29,7 @@
 #define SM_ID_MAX       64  /* bytes of a resumption id, NUL included */
 #define SM_CSI_MAX      100 /* stanzas held for an inactive client before all are flushed */
 #define SM_HOLDS_SHRINK 64  /* hold ring capacity kept when it empties */
+#define SM_OWED_MAX     8   /* <r/> waiting on storage before the oldest is answered anyway */
 
 /** A FIFO of chunk references (a ring that grows). */
 struct sm_queue {
@@ -60,10 +61,11 @@ struct sm {
     struct sm_queue unacked;
     struct sm_hold *holds; /* ring of storage writes still out, by ticket */
     size_t holds_head, holds_n, holds_cap;
-    uint32_t acked_sent; /* h of the last <a/> sent */
-    bool ack_wanted;     /* a <r/> is waiting for a hold to end */
-    bool req_out;        /* our <r/> is waiting for the client's <a/> */
-    size_t since_req;    /* stanzas queued since our last <r/> */
+    uint32_t acked_sent;        /* h of the last <a/> sent */
+    uint64_t owed[SM_OWED_MAX]; /* <r/> not answered yet: the inbound count each covers */
+    unsigned owed_n;
+    bool req_out;     /* our <r/> is waiting for the client's <a/> */
+    size_t since_req; /* stanzas queued since our last <r/> */
 };
 
 /** Returns a new state with nothing counted. */
@@ -81,10 +83,20 @@ uint64_t sm_count_in(struct sm *m);
 uint64_t sm_hold(struct sm *m);
 /** Releases a hold. Returns true if the acknowledgeable count moved. */
 bool sm_release(struct sm *m, uint64_t ticket);
-/** Returns the h the session may acknowledge: never past a held stanza. */
+/** Returns how many inbound stanzas may be acknowledged: never past a held one. */
+uint64_t sm_durable(const struct sm *m);
+/** Returns the h the session may acknowledge (sm_durable modulo 2^32). */
 uint32_t sm_ack_value(const struct sm *m);
 /** Returns whether every inbound stanza counted may be acknowledged. */
 bool sm_all_durable(const struct sm *m);
+/**
+ * Records a <r/> from the client: its <a/> is owed until every inbound
+ * stanza before it is durable. Returns false when SM_OWED_MAX answers were
+ * owed already: the oldest is then forgotten and must be answered now.
+ */
+bool sm_request(struct sm *m);
+/** Returns true (and forgets it) when the oldest owed <a/> may go out now. */
+bool sm_answer_due(struct sm *m);
 
 /**
  * Holds ch (a new reference) for an inactive client. A presence replaces

@@ -167,7 +167,7 @@ def resume(srv, user, previd, h, extra=""):
     r, feats = auth_stream(srv, user)
     assert feats.find(q(NS_SM, "sm")) is not None, "no <sm/> feature after auth"
     sm = Sm(r)
-    sm.h = h  # the count goes on from what the client had
+    sm.h = h if isinstance(h, int) else 0  # the count goes on from what the client had
     r.send(f"<resume xmlns='{NS_SM}' previd='{previd}' h='{h}'/>{extra}")
     el = sm.sm_element(["resumed", "failed"])
     sm.id = previd
@@ -194,3 +194,19 @@ def failed_condition(el):
 
 def log_count(srv, pattern):
     return len(re.findall(pattern, srv.log_text()))
+
+
+async def sm_client(srv, user, resource):
+    """A slixmpp client with its own XEP-0198 plugin, logged in, stream management enabled."""
+    import asyncio
+
+    import xmpp_client
+    c = xmpp_client.Client(srv.jid(user, resource), srv.password(user), "127.0.0.1", srv.port,
+                           srv.domain)
+    c.register_plugin("xep_0198")
+    enabled = asyncio.Event()
+    c.add_event_handler("sm_enabled", lambda _: enabled.set())
+    c.start()
+    await c.wait_ready()
+    await asyncio.wait_for(enabled.wait(), 10)
+    return c

@@ -14,8 +14,8 @@ from sm_util import NS_CSI, NS_SM, Sm, body_of, message  # noqa: E402
 
 NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
 
-TAG_XFAIL = pytest.mark.xfail(
-    strict=False, reason="needs presence and chat states tagged CHUNK_TAG_LOW by their modules")
+PRESENCE_XFAIL = pytest.mark.xfail(
+    strict=False, reason="needs presence tagged CHUNK_TAG_LOW by mod/presence.c")
 
 
 def inactive_pair(srv, tag, sm=False):
@@ -33,8 +33,16 @@ def presence(to, show):
     return f"<presence to='{to}'><show>{show}</show></presence>"
 
 
+def chat_state(to):
+    return f"<message to='{to}' type='chat'><composing xmlns='{NS_CHATSTATES}'/></message>"
+
+
 def is_presence(el):
     return el.tag == q(NS_CLIENT, "presence")
+
+
+def is_chat_state(el):
+    return el.tag == q(NS_CLIENT, "message") and el.find(q(NS_CHATSTATES, "composing")) is not None
 
 
 def test_active_inactive_are_accepted(server):
@@ -54,7 +62,7 @@ def test_unknown_csi_element_is_a_stream_error(server):
     a.expect_stream_error("unsupported-stanza-type")
 
 
-@TAG_XFAIL
+@PRESENCE_XFAIL
 def test_presence_held_until_active(server):
     s, b = inactive_pair(server, "hold")
     jid = s.raw.jid
@@ -71,9 +79,23 @@ def test_presence_held_until_active(server):
     assert not any(is_presence(e) for e in s.inbox), "older presences were not dropped"
 
 
-@TAG_XFAIL
 def test_message_flushes_held_in_order(server):
     s, b = inactive_pair(server, "flush")
+    jid = s.raw.jid
+    b.send(chat_state(jid))
+    b.ping()
+    s.drain(0.5)
+    assert not s.inbox, "a chat state reached an inactive client"
+    b.send(message(jid, "wake up"))
+    first = s.stanza(what="first stanza")
+    second = s.stanza(what="second stanza")
+    assert is_chat_state(first), "held chat state did not come first: " + to_str(first)
+    assert body_of(second) == "wake up", to_str(second)
+
+
+@PRESENCE_XFAIL
+def test_message_flushes_held_presence(server):
+    s, b = inactive_pair(server, "flushp")
     jid = s.raw.jid
     b.send(presence(jid, "away"))
     b.ping()
@@ -81,16 +103,14 @@ def test_message_flushes_held_in_order(server):
     assert not s.inbox
     b.send(message(jid, "wake up"))
     first = s.stanza(what="first stanza")
-    second = s.stanza(what="second stanza")
     assert is_presence(first), "held presence did not come first: " + to_str(first)
-    assert body_of(second) == "wake up", to_str(second)
+    assert body_of(s.stanza(what="second stanza")) == "wake up"
 
 
-@TAG_XFAIL
 def test_chat_states_held_and_overflow_flushes(server):
     s, b = inactive_pair(server, "over")
     jid = s.raw.jid
-    state = f"<message to='{jid}' type='chat'><composing xmlns='{NS_CHATSTATES}'/></message>"
+    state = chat_state(jid)
     for _ in range(50):
         b.send(state)
     b.ping()
@@ -99,13 +119,12 @@ def test_chat_states_held_and_overflow_flushes(server):
     for _ in range(60):  # past the cap of 100 held: everything comes, in order
         b.send(state)
     got = [s.stanza(what=f"chat state {i}") for i in range(101)]
-    assert all(e.find(q(NS_CHATSTATES, "composing")) is not None for e in got)
+    assert all(is_chat_state(e) for e in got)
 
 
-@TAG_XFAIL
 def test_held_stanzas_count_when_sent(server):
     s, b = inactive_pair(server, "count", sm=True)
-    b.send(presence(s.raw.jid, "away"))
+    b.send(chat_state(s.raw.jid))
     b.ping()
     s.drain(0.5)
     assert s.h == 0
@@ -113,7 +132,7 @@ def test_held_stanzas_count_when_sent(server):
     s.send_ack(0)
     assert s.request() == 0
     s.raw.send(f"<active xmlns='{NS_CSI}'/>")
-    s.stanza(is_presence, what="presence after <active/>")
+    s.stanza(is_chat_state, what="chat state after <active/>")
     assert s.h == 1
     s.send_ack()
     assert s.request() == 0  # the ack of 1 was accepted: the stream is still up

@@ -97,6 +97,7 @@ static void test_holds(void)
     uint64_t t5b = sm_hold(m); /* two writes for one stanza (offline and archive) */
     sm_count_in(m);
     is_int((int)sm_ack_value(m), 2, "ack stops before the first held stanza");
+    is_int((int)sm_durable(m), 2, "durable count agrees");
     ok(!sm_release(m, t5), "releasing a later hold does not move the ack");
     is_int((int)sm_ack_value(m), 2, "still 2");
     ok(sm_release(m, t3), "releasing the first moves it");
@@ -122,6 +123,39 @@ static void test_holds(void)
     /* the acknowledged value wraps like h */
     m->in = (uint64_t)UINT32_MAX + 5;
     is_int((int)sm_ack_value(m), 4, "ack value is modulo 2^32");
+    sm_free(m);
+}
+
+static void test_owed(void)
+{
+    struct sm *m = sm_new();
+    sm_count_in(m);
+    ok(sm_request(m), "a request with room");
+    ok(sm_answer_due(m), "nothing held: due at once");
+    ok(!sm_answer_due(m), "answered once");
+    uint64_t t2 = (sm_count_in(m), sm_hold(m)); /* stanza 2 is being stored */
+    sm_request(m);                              /* covers 2 */
+    sm_count_in(m);
+    uint64_t t3 = sm_hold(m);
+    sm_request(m); /* covers 3 */
+    ok(!sm_answer_due(m), "held: not due");
+    sm_release(m, t2);
+    ok(sm_answer_due(m), "first due once stanza 2 is stored");
+    ok(!sm_answer_due(m), "second still waits for stanza 3");
+    sm_release(m, t3);
+    ok(sm_answer_due(m), "second due");
+    ok(!sm_answer_due(m), "none owed");
+    sm_count_in(m);
+    uint64_t t4 = sm_hold(m);
+    for (int i = 0; i < SM_OWED_MAX; i++)
+        ok(sm_request(m), "room for request %d", i);
+    ok(!sm_request(m), "full: the oldest must be answered now");
+    is_int((int)m->owed_n, SM_OWED_MAX, "still at most SM_OWED_MAX owed");
+    sm_release(m, t4);
+    int due = 0;
+    while (sm_answer_due(m))
+        due++;
+    is_int(due, SM_OWED_MAX, "all the rest due after the release");
     sm_free(m);
 }
 
@@ -172,6 +206,7 @@ int main(void)
     test_queue();
     test_ack();
     test_holds();
+    test_owed();
     test_from();
     test_csi();
     return tap_done();
