@@ -123,11 +123,16 @@ static void iq_local(struct c2s *s, struct xml_node *iq, struct arena *a, enum m
     fn(&q);
 }
 
-/* An IQ to a full JID goes to that resource; results and errors too (answers to pushes). */
+/*
+ * An IQ to a full JID goes to that resource; results and errors too (answers
+ * to pushes). Between accounts where one blocks the other (XEP-0191 §3.5)
+ * it is answered as if nobody were there.
+ */
 static void iq_full(struct c2s *s, struct xml_node *iq, struct arena *a, const struct jid *to)
 {
     struct sess_addr addr;
-    if (sessions_get(s->w->srv->sessions, to, &addr)) {
+    bool blocked = mod_blocked(jid_local(to), &s->jid) || mod_blocked(s->user, to);
+    if (!blocked && sessions_get(s->w->srv->sessions, to, &addr)) {
         struct chunk *ch = router_serialize(s->w, iq);
         if (ch)
             router_deliver(s->w, &addr, ch);
@@ -186,6 +191,8 @@ void router_route(struct c2s *s, struct xml_node *st, struct arena *a)
         iq_full(s, st, a, &to);
     else if (jid_bare_eq(&to, &s->jid))
         iq_local(s, st, a, MOD_ACCOUNT, NULL);
+    else if (mod_blocked(jid_local(&to), &s->jid) || mod_blocked(s->user, &to))
+        reply_error(s, st, a, "cancel", "service-unavailable"); /* XEP-0191 §3.5 */
     else
         iq_local(s, st, a, MOD_PEER, &to);
 }

@@ -57,6 +57,10 @@ def test_block_and_unblock(make_server):
     for r in (alice, other, quiet):
         got = [m for m in collect_msgs(r, 0.3) if m.get("type") != "error"]
         assert not got, [to_str(m) for m in got]
+    # IQs both ways are answered as if nobody were there
+    for frm, to in ((bob, alice.jid), (alice, bob.jid), (bob, srv.jid("alice"))):
+        ans = frm.iq("get", "<query xmlns='jabber:iq:version'/>", to=to)
+        assert stanza_error_condition(ans) == ("cancel", "service-unavailable"), to_str(ans)
     # carol is fine
     send_msg(carol, alice.jid, "hello from carol")
     wait_msg(alice, "hello from carol")

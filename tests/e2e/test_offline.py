@@ -10,9 +10,11 @@ import pytest
 if not os.environ.get("TERND"):
     pytest.skip("TERND is not set: run the e2e tests through `make e2e`", allow_module_level=True)
 
-from msg_util import (NS_DELAY, NS_HINTS, NS_CHATSTATES, bodies, collect_msgs,  # noqa: E402
-                      online, send_msg, sync, wait_error, wait_msg)
+from msg_util import (NS_CHATSTATES, NS_DELAY, NS_HINTS, bodies, carbon_of,  # noqa: E402
+                      collect_msgs, enable_carbons, online, send_msg, sync, wait_error,
+                      wait_msg)
 from raw_stream import q, stanza_error_condition, to_str  # noqa: E402
+from sm_util import Sm, body_of  # noqa: E402
 
 SERVER_OVERRIDES = ["offline.max_messages=500"]
 
@@ -121,3 +123,50 @@ def test_unacked_messages_of_a_dropped_session_are_kept(server):
     sync(bob)
     back = online(server, "carol", "back")
     assert bodies([wait_msg(back)]) == ["after you left"]
+
+
+def sm_session(srv, user, resource, priority):
+    """A raw session with stream management on (no resumption) and initial presence."""
+    r = srv.raw()
+    r.login(user, srv.password(user), resource)
+    sm = Sm(r)
+    sm.enable(resume=False)
+    r.send(f"<presence><priority>{priority}</priority></presence>")
+    return sm
+
+
+def test_unacked_messages_go_to_other_resources_or_offline(make_server):
+    srv = make_server()
+    bob = online(srv, "bob", "b")
+    # another resource without carbons gets what the dropped session never acknowledged
+    phone = sm_session(srv, "carol", "phone", 5)
+    laptop = online(srv, "carol", "laptop", priority=1)
+    sync(phone.raw)
+    send_msg(bob, srv.jid("carol"), "first")
+    assert [body_of(m) for m in phone.messages(1)] == ["first"]
+    no_first = [m for m in collect_msgs(laptop, 0.3) if bodies([m]) == ["first"]]
+    assert not no_first, "the lower priority resource got the bare-JID message at once"
+    phone.drop()
+    wait_msg(laptop, "first", timeout=10)
+
+    # one with carbons had a copy already: it does not get the message twice
+    enable_carbons(laptop)
+    phone = sm_session(srv, "carol", "phone2", 5)
+    sync(phone.raw)
+    send_msg(bob, srv.jid("carol"), "second")
+    assert [body_of(m) for m in phone.messages(1)] == ["second"]
+    c = laptop.wait_stanza(lambda e: carbon_of(e, "received") is not None, what="carbon")
+    assert bodies([carbon_of(c, "received")]) == ["second"]
+    phone.drop()
+    assert not [m for m in collect_msgs(laptop, 1.5) if bodies([m]) == ["second"]]
+
+    # with nobody else online it is stored
+    laptop.close()
+    phone = sm_session(srv, "carol", "phone3", 5)
+    sync(phone.raw)
+    send_msg(bob, phone.raw.jid, "third")
+    assert [body_of(m) for m in phone.messages(1)] == ["third"]
+    phone.drop()
+    time.sleep(1.0)
+    back = online(srv, "carol", "back")
+    assert bodies([wait_msg(back)]) == ["third"]

@@ -400,10 +400,8 @@ static void push(struct worker *w, const struct block_req *q)
     struct jid owner;
     if (jid_parse(&owner, bare, strlen(bare)) < 0)
         goto out;
-    struct sess_addr *res = xcalloc(SESS_MAX_RESOURCES, sizeof(*res));
-    size_t n = sessions_list(w->srv->sessions, &owner, res, SESS_MAX_RESOURCES);
-    if (n > SESS_MAX_RESOURCES)
-        n = SESS_MAX_RESOURCES;
+    size_t n;
+    struct sess_addr *res = msg_resources(w, MSG_LIST_AUX, &owner, &n);
     for (size_t i = 0; i < n; i++) {
         struct xml_node *iq = xml_elem_new(&a, XML_NS_CLIENT, "iq");
         char full[2 * JID_BUF];
@@ -425,7 +423,6 @@ static void push(struct worker *w, const struct block_req *q)
         pm->ch = ch;
         mailbox_post(w->srv->workers[res[i].worker].mb, &pm->mail);
     }
-    free(res);
 out:
     arena_fini(&a);
 }
@@ -458,21 +455,17 @@ static void send_unavailable(struct worker *w, const struct block_req *q)
     char bare[JID_BUF];
     snprintf(bare, sizeof(bare), "%s@%s", q->user, w->srv->domain);
     struct jid owner;
-    struct sess_addr *mine = xcalloc(SESS_MAX_RESOURCES, sizeof(*mine));
-    struct sess_addr *theirs = xcalloc(SESS_MAX_RESOURCES, sizeof(*theirs));
     size_t n_mine = 0;
+    struct sess_addr *mine = NULL;
     if (jid_parse(&owner, bare, strlen(bare)) == 0)
-        n_mine = sessions_list(w->srv->sessions, &owner, mine, SESS_MAX_RESOURCES);
-    if (n_mine > SESS_MAX_RESOURCES)
-        n_mine = SESS_MAX_RESOURCES;
+        mine = msg_resources(w, MSG_LIST_AUX, &owner, &n_mine);
     for (size_t i = 0; i < q->items.n; i++) {
         struct jid c;
         if (jid_parse(&c, q->items.v[i], strlen(q->items.v[i])) < 0 || !c.has_local ||
             strcmp(jid_domain(&c), w->srv->domain) != 0)
             continue;
-        size_t n = sessions_list(w->srv->sessions, &c, theirs, SESS_MAX_RESOURCES);
-        if (n > SESS_MAX_RESOURCES)
-            n = SESS_MAX_RESOURCES;
+        size_t n;
+        struct sess_addr *theirs = msg_resources(w, MSG_LIST_COPY, &c, &n);
         for (size_t k = 0; k < n; k++) {
             if (c.has_resource && strcmp(theirs[k].resource, jid_resource(&c)) != 0)
                 continue;
@@ -496,8 +489,6 @@ static void send_unavailable(struct worker *w, const struct block_req *q)
             }
         }
     }
-    free(mine);
-    free(theirs);
     arena_fini(&a);
 }
 

@@ -8,7 +8,6 @@
  * the sender's other enabled resources. Copies are never stored offline
  * when a session drops them: the message itself went elsewhere.
  */
-#include "core/alloc.h"
 #include "xmpp/c2s.h"
 #include "xmpp/mod.h"
 #include "xmpp/mod/modules.h"
@@ -16,19 +15,16 @@
 #include "xmpp/router.h"
 #include "xmpp/stanza.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-#define CARBONS_FANOUT SESS_MAX_RESOURCES
 
 void carbons_copy(struct worker *w, const struct jid *owner, const char *kind,
                   const struct jid *peer, struct xml_node *m, struct arena *a, const uint64_t *skip,
                   size_t n_skip)
 {
-    struct sess_addr *res = xcalloc(CARBONS_FANOUT, sizeof(*res));
-    size_t n = sessions_list(w->srv->sessions, owner, res, CARBONS_FANOUT);
-    if (n > CARBONS_FANOUT)
-        n = CARBONS_FANOUT;
+    size_t n;
+    struct sess_addr *res = msg_resources(w, MSG_LIST_COPY, owner, &n);
+    struct msg_info info;
+    msg_classify(m, &info);
     char bare[JID_BUF], full[2 * JID_BUF];
     jid_bare(owner, bare, sizeof(bare));
     struct xml_node *wrap = NULL;
@@ -55,8 +51,6 @@ void carbons_copy(struct worker *w, const struct jid *owner, const char *kind,
         struct chunk *ch = router_serialize(w, wrap);
         if (!ch)
             break;
-        struct msg_info info;
-        msg_classify(m, &info);
         if (info.state_only)
             ch->tag |= CHUNK_TAG_LOW;
         if (peer)
@@ -67,7 +61,6 @@ void carbons_copy(struct worker *w, const struct jid *owner, const char *kind,
     }
     if (wrap)
         xml_remove(m); /* m goes back to being a stanza of its own */
-    free(res);
 }
 
 static void carbons_iq(struct mod_iq *q)

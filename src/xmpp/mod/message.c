@@ -48,7 +48,16 @@
 #include <string.h>
 #include <time.h>
 
-#define ROUTE_FANOUT SESS_MAX_RESOURCES /* resources looked at per bare-JID delivery */
+/* no allocation per message: the resource lists live here, per thread (about 70 kB each) */
+static _Thread_local struct sess_addr scratch[MSG_LIST_N][SESS_MAX_RESOURCES];
+
+struct sess_addr *msg_resources(struct worker *w, enum msg_list which, const struct jid *jid,
+                                size_t *n)
+{
+    size_t k = sessions_list(w->srv->sessions, jid, scratch[which], SESS_MAX_RESOURCES);
+    *n = k > SESS_MAX_RESOURCES ? SESS_MAX_RESOURCES : k;
+    return scratch[which];
+}
 
 /* ---- classification --------------------------------------------------------------------- */
 
@@ -423,10 +432,8 @@ static void route_message(struct c2s *s, struct xml_node *m, struct arena *a, co
     }
     strip_stanza_ids(m, srv->domain);
 
-    struct sess_addr *res = xcalloc(ROUTE_FANOUT, sizeof(*res));
-    size_t n = sessions_list(srv->sessions, to, res, ROUTE_FANOUT);
-    if (n > ROUTE_FANOUT)
-        n = ROUTE_FANOUT;
+    size_t n;
+    struct sess_addr *res = msg_resources(s->w, MSG_LIST_ROUTE, to, &n);
     size_t k = 0; /* targets, moved to the front of res */
     bool direct = false;
     if (to->has_resource) {
@@ -442,20 +449,20 @@ static void route_message(struct c2s *s, struct xml_node *m, struct arena *a, co
     if (!direct) {
         /* RFC 6121 §8.5.3.2 (full JID not bound) and §8.5.2 (bare JID) */
         if (is_error || (info.type == MSG_HEADLINE && to->has_resource))
-            goto done;
+            return;
         if (info.type == MSG_GROUPCHAT) {
             router_error(s, m, a, "cancel", "service-unavailable");
-            goto done;
+            return;
         }
         k = pick_bare(&info, res, n);
     }
     bool offline = false;
     if (k == 0) {
         if (is_error || info.type == MSG_HEADLINE)
-            goto done;
+            return;
         if (!msg_offline_ok(&info) || srv->conf->offline.max_messages == 0) {
             router_error(s, m, a, "cancel", "service-unavailable");
-            goto done;
+            return;
         }
         offline = true;
     }
@@ -488,7 +495,7 @@ static void route_message(struct c2s *s, struct xml_node *m, struct arena *a, co
         chunk_unref(ch);
     }
     if (msg_carbon_ok(&info) && !jid_bare_eq(&s->jid, to)) {
-        uint64_t skip[ROUTE_FANOUT];
+        uint64_t skip[SESS_MAX_RESOURCES];
         for (size_t i = 0; i < k; i++)
             skip[i] = res[i].conn_id;
         if (k > 0)
@@ -497,8 +504,6 @@ static void route_message(struct c2s *s, struct xml_node *m, struct arena *a, co
     }
     if (offline || arch)
         store_message(s, m, to, offline, arch, arch ? sid : NULL, to_attr);
-done:
-    free(res);
 }
 
 void mod_message_init(void)

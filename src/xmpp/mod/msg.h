@@ -65,6 +65,17 @@ void msg_stamp(int64_t us, char *out, size_t cap);
 /** Parses an XEP-0082 date-time into microseconds. Returns 0 or -EINVAL. */
 int msg_parse_stamp(const char *s, int64_t *us);
 
+/* per-thread lists of an account's resources, one per use that may be live at once */
+enum msg_list { MSG_LIST_ROUTE, MSG_LIST_COPY, MSG_LIST_AUX, MSG_LIST_N };
+struct worker;
+/**
+ * Lists the bound resources of jid's account (sessions_list) into this
+ * thread's array which; *n gets how many (at most SESS_MAX_RESOURCES). The
+ * array stays valid until the next call with the same which on this thread.
+ */
+struct sess_addr *msg_resources(struct worker *w, enum msg_list which, const struct jid *jid,
+                                size_t *n);
+
 struct c2s;
 /**
  * Sends s an error stanza built from scratch (the request it answers is

@@ -12,12 +12,13 @@
  * the undelivered hook below stores them again, so none is lost; a page the
  * session never got (it was gone when the page came back) is not deleted.
  *
- * Undelivered stanzas: one sent to the lost session's full JID goes to the
- * account's other available resources by the bare-JID rules if there are
- * any; one sent to the bare JID reached every resource of top priority at
- * the time, so it is stored only if no other resource is available now.
- * Otherwise it goes to offline storage (the quota applies; past it the
- * stanza is dropped with a log line, as there is nobody left to tell).
+ * Undelivered stanzas: the account's other available resources that have
+ * carbons on already had a copy; those that do not get the stanza by the
+ * bare-JID rules (one that had it already, at equal priority, sees it
+ * twice: a duplicate rather than a loss; clients drop it by stanza-id).
+ * With no other available resource it goes to offline storage (the quota
+ * applies; past it the stanza is dropped with a log line, as there is
+ * nobody left to tell).
  */
 #include "conf/conf.h"
 #include "core/alloc.h"
@@ -222,33 +223,36 @@ static bool root_attr(const char *xml, size_t len, const char *name, char *out, 
 static void undelivered(struct worker *w, const struct jid *to, struct chunk *ch)
 {
     const struct conf *cf = w->srv->conf;
-    char to_attr[JID_BUF] = "", from[JID_BUF] = "";
-    root_attr(ch->data, ch->len, "to", to_attr, sizeof(to_attr));
+    char from[JID_BUF] = "";
     root_attr(ch->data, ch->len, "from", from, sizeof(from));
-    bool was_full = strchr(to_attr, '/') != NULL;
-    struct sess_addr *res = xcalloc(SESS_MAX_RESOURCES, sizeof(*res));
-    size_t n = sessions_list(w->srv->sessions, to, res, SESS_MAX_RESOURCES);
-    if (n > SESS_MAX_RESOURCES)
-        n = SESS_MAX_RESOURCES;
+    size_t n;
+    struct sess_addr *res = msg_resources(w, MSG_LIST_AUX, to, &n);
+    /*
+     * The ended session is out of the registry. Resources with carbons on
+     * had a copy; the others get the message by the bare-JID rules (one of
+     * equal priority may get it twice: better than not at all).
+     */
     int best = -1;
-    for (size_t i = 0; i < n; i++)
-        if (res[i].available && res[i].priority > best &&
-            strcmp(res[i].resource, jid_resource(to)) != 0)
+    bool copied = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!res[i].available || res[i].priority < 0)
+            continue;
+        if (res[i].flags & SESS_F_CARBONS)
+            copied = true;
+        else if (res[i].priority > best)
             best = res[i].priority;
+    }
     if (best >= 0) {
-        if (was_full) {
-            struct jid fj;
-            if (jid_parse(&fj, from, strlen(from)) < 0)
-                jid_from_parts(&fj, NULL, w->srv->domain, NULL);
-            for (size_t i = 0; i < n; i++)
-                if (res[i].available && res[i].priority == best &&
-                    strcmp(res[i].resource, jid_resource(to)) != 0)
-                    blocking_deliver(w, jid_local(to), &fj, &res[i], ch);
-        }
-        free(res);
+        struct jid fj;
+        if (jid_parse(&fj, from, strlen(from)) < 0)
+            jid_from_parts(&fj, NULL, w->srv->domain, NULL);
+        for (size_t i = 0; i < n; i++)
+            if (res[i].available && res[i].priority == best && !(res[i].flags & SESS_F_CARBONS))
+                blocking_deliver(w, jid_local(to), &fj, &res[i], ch);
         return;
     }
-    free(res);
+    if (copied)
+        return;
     if (cf->offline.max_messages == 0) {
         log_warn("%s: an unacknowledged message is dropped (offline storage is off)",
                  jid_local(to));
