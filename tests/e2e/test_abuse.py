@@ -17,6 +17,8 @@ import abuse_util  # noqa: E402
 from raw_stream import NS_CLIENT, q, stream_header, to_str  # noqa: E402
 
 MAX_STANZA = 4096
+# the condition c2s sends for a stream that is not UTF-8
+CONDITION_ENCODING = "not-well-formed"
 SERVER_OVERRIDES = [f"limits.max_stanza={MAX_STANZA}"]
 
 
@@ -147,6 +149,17 @@ def test_caps_hold_before_authentication(server, case):
         else:
             r.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls' p='" + "q" * MAX_STANZA)
     r.expect_stream_error("policy-violation")
+    _still_fine(alice)
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xff\xfe"])
+def test_utf16_stream_is_refused(server, bom):
+    """RFC 6120 §11.6: the stream is UTF-8. Expat would happily switch to UTF-16 on the
+    first bytes; tern refuses such a stream before any of it is parsed."""
+    alice = _bystander(server)
+    r = server.raw()
+    r.send(bom + stream_header(server.domain).encode("utf-16-le"))
+    r.expect_stream_error(CONDITION_ENCODING)
     _still_fine(alice)
 
 
