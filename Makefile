@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, write ./var/tern.conf, start ternd
 #   make test       install what is missing, ASan+UBSan build in build/asan, run every test
 #   make fmt-check  clang-format check of every C file
+#   make bench      tern against Prosody and ejabberd (bench/compare.sh; BENCH_ARGS=--quick)
 #   make fuzz       libFuzzer targets (clang) in build/fuzz, each run FUZZ_TIME seconds
 #   make test-valgrind  unit tests and corpus replays under valgrind (build/vg, no ASan)
 #
@@ -22,6 +23,8 @@ PKGS := openssl expat sqlite3 inih
 # Debian packages: for building and running, and on top of that for the tests.
 DEB_BUILD := build-essential pkg-config openssl libssl-dev libexpat1-dev libsqlite3-dev libinih-dev
 DEB_TEST  := python3 python3-slixmpp python3-pytest clang-format
+# only for `make bench` (the peers tern is compared with; luerl lets ejabberd import accounts)
+DEB_BENCH := prosody ejabberd erlang-luerl lua-unbound python3 openssl util-linux
 # Only for `make fuzz` and `make test-valgrind`, never pulled in by `make test`.
 DEB_FUZZ     := clang libclang-rt-14-dev llvm python3
 DEB_VALGRIND := valgrind
@@ -68,7 +71,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 .SECONDARY:
 .PHONY: all run test unit e2e deps deps-test deps-fuzz deps-valgrind fmt fmt-check tidy clean \
-        fuzz fuzz-bins fuzz-seeds fuzz-stanzas test-valgrind e2e-valgrind
+        fuzz fuzz-bins fuzz-seeds fuzz-stanzas test-valgrind e2e-valgrind deps-bench bench
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -132,6 +135,13 @@ deps-valgrind:
 	  echo "installing: $$m"; $(SUDO) apt-get update && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$m; fi
 
+# Installing prosody and ejabberd from Debian may start their system services where the
+# init system allows it; compare.sh runs its own instances on other loopback ports.
+deps-bench:
+	@m="$(call missing,$(DEB_BUILD) $(DEB_BENCH))"; if [ -n "$$m" ]; then \
+	  echo "installing: $$m"; $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$m; fi
+
 # ---- the two README commands --------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -141,6 +151,11 @@ test: deps-test
 	@$(MAKE) --no-print-directory fmt-check
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan all unit-bins
 	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan unit e2e
+
+# the side-by-side benchmark (bench/compare.sh): BENCH_ARGS=--quick for a 3-minute pass
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	sh bench/compare.sh $(BENCH_ARGS)
 
 unit-bins: $(UNIT_BIN) $(REPLAY_BIN)
 

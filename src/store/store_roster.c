@@ -118,10 +118,15 @@ static int ver_query(struct store_db *db, const char *sql, const char *user, int
     return err;
 }
 
-/* Adds one to user's roster version; writes the new value to *ver. */
+/*
+ * Adds one to user's roster version; writes the new value to *ver. A roster
+ * starts at the current Unix time rather than at 1, so that an account that
+ * is deleted and made again does not reuse versions a client may have kept.
+ */
 static int bump_version(struct store_db *db, const char *user, int64_t *ver)
 {
-    static const char sql[] = "INSERT INTO roster_ver (user, ver) VALUES (?1, 1)"
+    static const char sql[] = "INSERT INTO roster_ver (user, ver)"
+                              " VALUES (?1, CAST(strftime('%s', 'now') AS INTEGER))"
                               " ON CONFLICT (user) DO UPDATE SET ver = ver + 1 RETURNING ver";
     return ver_query(db, sql, user, ver);
 }

@@ -18,7 +18,8 @@
  * §3.4. shown: the item is in the user's roster (a row can exist only to
  * remember a pending inbound request, which the roster does not show).
  * groups: the group names joined with '\n'. ver: the roster version at the
- * item's last change; roster_ver holds each user's current version.
+ * item's last change; roster_ver holds each user's current version (a
+ * counter that starts at the Unix time of the roster's first change).
  * Rows go with their account.
  */
 #define STORE_SCHEMA_ROSTER                                                                        \

@@ -29,7 +29,8 @@ def bench_server(tmp_path_factory):
     from one without."""
     from conftest import ServerPool
     pool = ServerPool(tmp_path_factory, "bench")
-    srv = pool.start(name="bench", overrides=["limits.max_conns_per_ip=1000"], start=False)
+    srv = pool.start(name="bench", start=False,
+                     overrides=["limits.max_conns_per_ip=1000", "limits.conn_rate_per_ip=0"])
     lines = "".join(f"b{i} {PASSWORD}\n" for i in range(1, N_USERS + 1))
     listing = srv.dir / "users.txt"
     listing.write_text("# benchmark accounts\n\n" + lines)

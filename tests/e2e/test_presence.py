@@ -374,3 +374,22 @@ def test_other_domains(server):
     # items for other domains are kept; removing them sends nothing anywhere
     assert roster_set(ra, "x@elsewhere.example", name="X").get("type") == "result"
     assert roster_remove(ra, "x@elsewhere.example").get("type") == "result"
+
+
+def test_new_subscriber_gets_the_last_pep_items(server):
+    from pep_util import announce, notify_features, publish, wait_event
+    nick_ns = "http://jabber.org/protocol/nick"
+    a, b = new_users(server, 2)
+    ja, jb = server.jid(a), server.jid(b)
+    ra = login(server, a, available=True)
+    ans = ra.iq("set", publish(nick_ns, f"<nick xmlns='{nick_ns}'>Ann</nick>"))
+    assert ans.get("type") == "result", to_str(ans)
+    rb = login(server, b)
+    announce(rb, notify_features(nick_ns))  # available, interested in nicks
+    no_presence(rb, None, frm=ja, within=0.3)
+    send_presence(rb, "subscribe", to=ja)
+    wait_presence(ra, "subscribe", frm=jb)
+    send_presence(ra, "subscribed", to=jb)
+    ev = wait_event(rb, nick_ns)
+    assert ev.get("from") == ja
+    assert "Ann" in to_str(ev)

@@ -75,6 +75,7 @@ struct step {
     struct hist lat;
     struct proc_sample srv0, srv1;
     uint64_t bench0_us, bench1_us;
+    uint64_t mach0_us, mach1_us;
 };
 
 struct run {
@@ -106,6 +107,7 @@ struct run {
 
     struct proc_sample srv_a, srv_b, srv_rss0, srv_rss1, srv_rss2;
     uint64_t bench_a, bench_b;
+    uint64_t mach_a, mach_b;
     unsigned capped_from;
 };
 
@@ -153,9 +155,36 @@ static struct proc_sample proc_read(pid_t pid)
     return s;
 }
 
+/* CPU time all cores spent busy (not idle, not waiting for I/O), from /proc/stat. */
+static uint64_t machine_busy_us(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    unsigned long long v[8] = {0};
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n < 4)
+        return 0;
+    unsigned long long busy = 0;
+    for (int i = 0; i < n; i++)
+        if (i != 3 && i != 4) /* idle, iowait */
+            busy += v[i];
+    long hz = sysconf(_SC_CLK_TCK);
+    return busy * 1000000ull / (unsigned long long)(hz > 0 ? hz : 100);
+}
+
 static double pct(uint64_t cpu_us, uint64_t wall_us)
 {
     return wall_us ? 100.0 * (double)cpu_us / (double)wall_us : 0;
+}
+
+/* CPU the rest of the machine used meanwhile (% of one core): what disturbed the run. */
+static double other_pct(uint64_t mach, uint64_t srv, uint64_t bench, uint64_t wall_us)
+{
+    double o = pct(mach, wall_us) - pct(srv, wall_us) - pct(bench, wall_us);
+    return o > 0 ? o : 0;
 }
 
 /* ---- sessions ------------------------------------------------------------------------------ */
@@ -267,6 +296,7 @@ static void login_phase(struct run *r, unsigned n, void (*then)(struct run *))
     r->t_login1 = r->t_login0;
     r->srv_a = proc_read(r->o.pid);
     r->bench_a = bench_cpu_us();
+    r->mach_a = machine_busy_us();
     start_more(r);
 }
 
@@ -327,20 +357,25 @@ static void login_done(struct run *r)
 {
     r->srv_b = proc_read(r->o.pid);
     r->bench_b = bench_cpu_us();
+    r->mach_b = machine_busy_us();
     uint64_t wall = r->t_login1 - r->t_login0;
     double secs = (double)wall / 1e6;
     double rate = secs > 0 ? r->bound / secs : 0;
     print_login_line(r);
     double scpu = pct(r->srv_b.cpu_us - r->srv_a.cpu_us, wall);
     double bcpu = pct(r->bench_b - r->bench_a, wall);
+    double ocpu = other_pct(r->mach_b - r->mach_a, r->srv_b.cpu_us - r->srv_a.cpu_us,
+                            r->bench_b - r->bench_a, wall);
     if (r->srv_a.ok)
-        printf("cpu            server %.0f%%, bench %.0f%% (of one core)\n", scpu, bcpu);
+        printf("cpu            server %.0f%%, bench %.0f%%, other processes %.0f%% (of one core)\n",
+               scpu, bcpu, ocpu);
     else
         printf("cpu            bench %.0f%% (of one core)\n", bcpu);
     json_head(r);
     printf("\"seconds\":%.3f,\"logins_per_s\":%.1f,", secs, rate);
     json_hist(stdout, "login_us", &r->login_lat);
-    printf(",\"server_cpu_pct\":%.1f,\"bench_cpu_pct\":%.1f}\n", r->srv_a.ok ? scpu : -1.0, bcpu);
+    printf(",\"server_cpu_pct\":%.1f,\"bench_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f}\n",
+           r->srv_a.ok ? scpu : -1.0, bcpu, ocpu);
     end_run(r);
 }
 
@@ -354,6 +389,7 @@ static void idle_end(struct loop *l, struct timer *t)
     r->srv_rss2 = proc_read(r->o.pid);
     r->srv_b = r->srv_rss2;
     r->bench_b = bench_cpu_us();
+    r->mach_b = machine_busy_us();
     uint64_t wall = (uint64_t)(r->o.seconds * 1e6);
     print_login_line(r);
     unsigned live = r->bound - r->disconnects;
@@ -367,16 +403,19 @@ static void idle_end(struct loop *l, struct timer *t)
     }
     double scpu = pct(r->srv_b.cpu_us - r->srv_a.cpu_us, wall);
     double bcpu = pct(r->bench_b - r->bench_a, wall);
+    double ocpu = other_pct(r->mach_b - r->mach_a, r->srv_b.cpu_us - r->srv_a.cpu_us,
+                            r->bench_b - r->bench_a, wall);
     printf("holding        %u sessions for %.0f s: %u disconnects; cpu server %.1f%%, bench "
-           "%.1f%%\n",
-           live, r->o.seconds, r->disconnects, scpu, bcpu);
+           "%.1f%%, other processes %.1f%%\n",
+           live, r->o.seconds, r->disconnects, scpu, bcpu, ocpu);
     json_head(r);
     printf("\"hold_s\":%.1f,\"rss_before_kb\":%" PRIu64 ",\"rss_kb\":%" PRIu64
            ",\"rss_after_kb\":%" PRIu64 ",\"kb_per_session\":%.2f,\"logins_per_s\":%.1f,",
            r->o.seconds, r->srv_rss0.rss_kb, r->srv_rss1.rss_kb, r->srv_rss2.rss_kb, per,
            r->t_login1 > r->t_login0 ? r->bound / ((double)(r->t_login1 - r->t_login0) / 1e6) : 0);
     json_hist(stdout, "login_us", &r->login_lat);
-    printf(",\"server_cpu_pct\":%.1f,\"bench_cpu_pct\":%.1f}\n", r->srv_a.ok ? scpu : -1.0, bcpu);
+    printf(",\"server_cpu_pct\":%.1f,\"bench_cpu_pct\":%.1f,\"other_cpu_pct\":%.1f}\n",
+           r->srv_a.ok ? scpu : -1.0, bcpu, ocpu);
     end_run(r);
 }
 
@@ -387,6 +426,7 @@ static void idle_settled(struct loop *l, struct timer *t)
     r->srv_rss1 = proc_read(r->o.pid);
     r->srv_a = r->srv_rss1;
     r->bench_a = bench_cpu_us();
+    r->mach_a = machine_busy_us();
     r->holding = true;
     loop_timer_start(l, &r->phase, (uint64_t)(r->o.seconds * 1000), idle_end);
 }
@@ -426,9 +466,12 @@ static void step_report(const struct run *r, const struct step *s, unsigned i)
            ", lost %" PRIu64 " in %.1f s: %.0f msgs/s\n",
            i, asked, s->sent, s->delivered, s->bounced, lost, s->secs, mps);
     print_hist("  latency", &s->lat);
+    double ocpu = other_pct(s->mach1_us - s->mach0_us, s->srv1.cpu_us - s->srv0.cpu_us,
+                            s->bench1_us - s->bench0_us, wall);
     if (s->srv0.ok)
-        printf("  cpu          server %.0f%% (%.1f us per message), bench %.0f%%\n", scpu,
-               us_per_msg, bcpu);
+        printf("  cpu          server %.0f%% (%.1f us per message), bench %.0f%%, other processes "
+               "%.0f%%\n",
+               scpu, us_per_msg, bcpu, ocpu);
     else
         printf("  cpu          bench %.0f%%\n", bcpu);
 }
@@ -445,8 +488,11 @@ static void step_json(const struct step *s)
            ",\"bounced\":%" PRIu64 ",\"lost\":%" PRIu64 ",\"msgs_per_s\":%.1f,",
            s->rate, s->secs, s->sent, s->delivered, s->bounced, lost, s->delivered / s->secs);
     json_hist(stdout, "latency_us", &s->lat);
-    printf(",\"server_cpu_pct\":%.1f,\"server_cpu_us_per_msg\":%.2f,\"bench_cpu_pct\":%.1f}", scpu,
-           us_per_msg, pct(s->bench1_us - s->bench0_us, wall));
+    printf(",\"server_cpu_pct\":%.1f,\"server_cpu_us_per_msg\":%.2f,\"bench_cpu_pct\":%.1f,"
+           "\"other_cpu_pct\":%.1f}",
+           scpu, us_per_msg, pct(s->bench1_us - s->bench0_us, wall),
+           other_pct(s->mach1_us - s->mach0_us, s->srv0.ok ? s->srv1.cpu_us - s->srv0.cpu_us : 0,
+                     s->bench1_us - s->bench0_us, wall));
 }
 
 static void chat_finish(struct run *r)
@@ -495,6 +541,7 @@ static void step_stop(struct run *r)
     s->secs = (double)(xc_now_us() - r->t_step0) / 1e6;
     s->srv1 = proc_read(r->o.pid);
     s->bench1_us = bench_cpu_us();
+    s->mach1_us = machine_busy_us();
     loop_timer_stop(r->loop, &r->tick);
     r->step_budget = clock_ms() + DRAIN_MS;
     loop_timer_start(r->loop, &r->phase, 10, drain_check);
@@ -557,6 +604,7 @@ static void step_start(struct run *r)
     s->seq0 = r->seq;
     s->srv0 = proc_read(r->o.pid);
     s->bench0_us = bench_cpu_us();
+    s->mach0_us = machine_busy_us();
     r->t_step0 = xc_now_us();
     r->sending = true;
     double dur = r->o.sc == SC_RAMP ? r->o.step_seconds : r->o.seconds;

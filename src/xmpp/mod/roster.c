@@ -42,6 +42,7 @@
 #include "xmpp/c2s.h"
 #include "xmpp/mod.h"
 #include "xmpp/mod/modules.h"
+#include "xmpp/mod/pep.h"
 #include "xmpp/mod/presence.h"
 #include "xmpp/router.h"
 #include "xmpp/sessions.h"
@@ -341,6 +342,11 @@ static void fx_run(struct worker *w, struct fx_list *l)
             chunk_unref(ch);
         } else if (jid_from_parts(&from, f->from, domain, NULL) == 0) {
             presence_share(w, &from, &to, f->kind == FX_SHARE_ON);
+            if (f->kind == FX_SHARE_ON) {
+                char contact[JID_BUF];
+                jid_bare(&to, contact, sizeof(contact));
+                pep_subscribed(w, f->from, contact); /* XEP-0163 §4.3: last items */
+            }
         }
     }
 }
