@@ -10,7 +10,9 @@ import pytest
 if not os.environ.get("TERND"):
     pytest.skip("TERND is not set: run the e2e tests through `make e2e`", allow_module_level=True)
 
+import xmpp_client  # noqa: E402
 from raw_stream import NS_SASL, q, stanza_error_condition, to_str  # noqa: E402
+from xmpp_client import IqError, async_test, in_thread  # noqa: E402
 
 NS = "jabber:iq:register"
 NS_FEATURE = "http://jabber.org/features/iq-register"
@@ -138,3 +140,42 @@ def test_remove_account(make_server):
     r, _ = tls_stream(srv2)
     ans = r.iq("set", reg_query(extra="<remove/>"))
     assert stanza_error_condition(ans) == ("auth", "not-authorized"), to_str(ans)
+
+
+@async_test(timeout=60)
+async def test_slixmpp_registers_then_logs_in(make_server):
+    """slixmpp's XEP-0077 plugin: it sees the stream feature, fills the form in its
+    'register' handler, then logs in with the new account; later it changes its password."""
+    srv = make_server(overrides=ENABLED)
+    srv.users["slix"] = "slix-pass"
+    c = xmpp_client.Client(srv.jid("slix"), "slix-pass", "127.0.0.1", srv.port, srv.domain)
+    c.register_plugin("xep_0077")
+    # slixmpp 1.8 holds back every IQ until the session starts, its own registration IQs too
+    c._always_send_everything = True
+    registered = []
+
+    async def on_register(form):
+        resp = c.Iq()
+        resp["type"] = "set"
+        resp["register"]["username"] = "slix"
+        resp["register"]["password"] = "slix-pass"
+        await resp.send(timeout=10)
+        registered.append(True)
+
+    c.add_event_handler("register", on_register)
+    c.start()
+    await c.wait_ready()
+    assert registered, "the register feature was not offered or not used"
+    assert c.boundjid.bare == srv.jid("slix")
+    await c["xep_0077"].change_password("slix-new", timeout=10)
+    await c.close()
+    assert await in_thread(can_login, srv, "slix", "slix-new")
+    assert not await in_thread(can_login, srv, "slix", "slix-pass")
+    again = await srv.client("slix", password="slix-new")
+    with pytest.raises(IqError) as ei:  # registering again over the session: not a thing
+        iq = again.Iq(stype="set")
+        iq["register"]["username"] = "other"
+        iq["register"]["password"] = "x"
+        again.register_plugin("xep_0077")
+        await iq.send(timeout=5)
+    assert ei.value.iq["error"]["condition"] == "bad-request"

@@ -228,7 +228,6 @@ struct pep_job {
     struct pep_out *outs; /* OP_APPROVED */
     size_t n_outs;
     struct store_db *db; /* during run only (storage thread) */
-    int sub;             /* OP_NODES: may_see's verdict is per node; the lookup is cached */
 };
 
 static void job_fini(struct iqjob *j)
