@@ -396,9 +396,13 @@ def test_new_subscriber_gets_the_last_pep_items(server):
 
 
 def test_pending_requests_are_capped(make_server):
-    # with roster.max_items=1 an account holds one item and at most one more pending request
-    srv = make_server(overrides=["roster.max_items=1"])
-    ja = srv.jid("alice")
+    # with roster.max_items=2 an account holds two items and at most two pending requests
+    srv = make_server(overrides=["roster.max_items=2"])
+    ja, jb = srv.jid("alice"), srv.jid("bob")
+    ra = login(srv, "alice")
+    for x in ("x1", "x2"):  # a full roster leaves the room for requests as it is
+        assert roster_set(ra, srv.jid(x)).get("type") == "result"
+    ra.close()
     rb, rc, rd = (login(srv, u, available=True) for u in ("bob", "carol", "dave"))
     for r in (rb, rc):
         send_presence(r, "subscribe", to=ja)
@@ -410,8 +414,17 @@ def test_pending_requests_are_capped(make_server):
     assert ja not in roster_of(rd), "the refused request left an item behind"
     ra = login(srv, "alice", available=True)
     got = sorted(p.get("from") for p in (wait_presence(ra, "subscribe") for _ in range(2)))
-    assert got == [srv.jid("bob"), srv.jid("carol")]
+    assert got == [jb, srv.jid("carol")]
     no_presence(ra, "subscribe", frm=srv.jid("dave"))
+    # approving puts the contact in the roster: refused while it is full
+    ra.send(f"<presence type='subscribed' to='{jb}' id='ok1'/>")
+    err = ra.wait_stanza(lambda e: e.get("type") == "error")
+    assert error_of(err) == "not-allowed"
+    no_presence(rb, "subscribed", frm=ja)
+    assert roster_remove(ra, srv.jid("x1")).get("type") == "result"
+    send_presence(ra, "subscribed", to=jb)
+    wait_presence(rb, "subscribed", frm=ja)
+    assert roster_of(ra)[jb]["subscription"] == "from"
 
 
 def test_large_request_kept_without_payload(server):

@@ -455,12 +455,12 @@ static int apply_in(struct sub_ctx *c, const char *user, const char *from, enum 
     char from_local[STORE_USER_MAX + 1];
     bool from_here = local_of(from, c->domain, from_local, sizeof(from_local));
     if ((bits & ROSTER_CHANGED) && !exists) {
-        /* a pending request of a stranger: hidden rows get the same room as the roster
-           (counted together with it: a fuller roster leaves more for requests, not less) */
-        int n = store_roster_count(c->db, user, false);
-        if (n < 0 || (unsigned)n >= 2u * c->max_items) {
+        /* a pending request of a stranger: hidden rows get the same room as the roster */
+        int all = store_roster_count(c->db, user, false);
+        int shown = all < 0 ? all : store_roster_count(c->db, user, true);
+        if (shown < 0 || (unsigned)(all - shown) >= c->max_items) {
             store_roster_item_fini(&row);
-            return n < 0 ? n : -EDQUOT;
+            return shown < 0 ? shown : -EDQUOT;
         }
     }
     if (t == ROSTER_SUBSCRIBE && (bits & ROSTER_DELIVER)) {
