@@ -117,11 +117,20 @@ def test_paging_forward_and_backward_every_message_once(make_server):
     assert all(stamp for _, _, stamp in res)
 
 
+def metadata(r):
+    ans = r.iq("get", f"<metadata xmlns='{NS_MAM}'/>")
+    assert ans.get("type") == "result", to_str(ans)
+    md = ans.find(q(NS_MAM, "metadata"))
+    ends = [md.find(q(NS_MAM, n)) for n in ("start", "end")]
+    return [(e.get("id"), e.get("timestamp")) if e is not None else None for e in ends]
+
+
 def test_ids_and_time_filters(make_server):
     srv = make_server()
     a = online(srv, "alice", "f")
     b = online(srv, "bob", "f")
     c = online(srv, "carol", "f")
+    assert metadata(a) == [None, None], "an empty archive"
     for i in range(6):
         send_msg(a, b.jid if i % 2 == 0 else c.jid, f"f{i}")
     sync(a)
@@ -129,6 +138,8 @@ def test_ids_and_time_filters(make_server):
     _, res, fin = mam_query(a)
     ids = [i for i, _, _ in res]
     assert archive_bodies(res) == [f"f{i}" for i in range(6)]
+    (first, t0), (last, t1) = metadata(a)
+    assert (first, last) == (ids[0], ids[5]) and t0 <= t1, metadata(a)
     _, res, _ = mam_query(a, {"after-id": ids[1], "before-id": ids[5]})
     assert archive_bodies(res) == ["f2", "f3", "f4"]
     _, res, _ = mam_query(a, {"with": srv.jid("carol")})
