@@ -117,11 +117,20 @@ def test_paging_forward_and_backward_every_message_once(make_server):
     assert all(stamp for _, _, stamp in res)
 
 
+def metadata(r):
+    ans = r.iq("get", f"<metadata xmlns='{NS_MAM}'/>")
+    assert ans.get("type") == "result", to_str(ans)
+    md = ans.find(q(NS_MAM, "metadata"))
+    ends = [md.find(q(NS_MAM, n)) for n in ("start", "end")]
+    return [(e.get("id"), e.get("timestamp")) if e is not None else None for e in ends]
+
+
 def test_ids_and_time_filters(make_server):
     srv = make_server()
     a = online(srv, "alice", "f")
     b = online(srv, "bob", "f")
     c = online(srv, "carol", "f")
+    assert metadata(a) == [None, None], "an empty archive"
     for i in range(6):
         send_msg(a, b.jid if i % 2 == 0 else c.jid, f"f{i}")
     sync(a)
@@ -129,6 +138,8 @@ def test_ids_and_time_filters(make_server):
     _, res, fin = mam_query(a)
     ids = [i for i, _, _ in res]
     assert archive_bodies(res) == [f"f{i}" for i in range(6)]
+    (first, t0), (last, t1) = metadata(a)
+    assert (first, last) == (ids[0], ids[5]) and t0 <= t1, metadata(a)
     _, res, _ = mam_query(a, {"after-id": ids[1], "before-id": ids[5]})
     assert archive_bodies(res) == ["f2", "f3", "f4"]
     _, res, _ = mam_query(a, {"with": srv.jid("carol")})
@@ -167,13 +178,19 @@ def test_what_is_not_archived(make_server):
     send_msg(a, b.jid, "headline", type_="headline")
     send_msg(a, b.jid, None, extra=f"<store xmlns='{NS_HINTS}'/><retract "
                                    "xmlns='urn:xmpp:message-retract:1' id='x'/>")
-    for _ in range(8):
+    send_msg(a, b.jid, None, extra="<retract xmlns='urn:xmpp:message-retract:1' id='y'/>")
+    send_msg(a, b.jid, None, extra="<reactions xmlns='urn:xmpp:reactions:0' id='x'>"
+                                   "<reaction>\U0001F44D</reaction></reactions>")
+    for _ in range(10):
         wait_msg(b)
     sync(a)
     time.sleep(0.4)
     _, res, _ = mam_query(a)
-    assert archive_bodies(res) == ["kept", "corrected", None], [to_str(m) for _, m, _ in res]
+    assert archive_bodies(res) == ["kept", "corrected", None, None, None], \
+        [to_str(m) for _, m, _ in res]
     assert res[2][1].find(q("urn:xmpp:message-retract:1", "retract")) is not None
+    assert res[3][1].find(q("urn:xmpp:message-retract:1", "retract")).get("id") == "y"
+    assert res[4][1].find(q("urn:xmpp:reactions:0", "reactions")) is not None
 
 
 def test_prefs(make_server):
@@ -250,3 +267,26 @@ def test_retention(make_server):
     assert res == []
     _, res, _ = mam_query(b)
     assert archive_bodies(res) == ["recent"]
+
+
+def test_prefs_roster_follows_subscriptions(make_server):
+    srv = make_server()
+    a = online(srv, "alice", "r")
+    b = online(srv, "bob", "r")
+    c = online(srv, "carol", "r")
+    # alice subscribes to bob's presence and bob approves: bob is in alice's roster
+    a.send(f"<presence type='subscribe' to='{srv.jid('bob')}'/>")
+    b.wait_stanza(lambda e: e.tag == q("jabber:client", "presence")
+                  and e.get("type") == "subscribe", what="subscription request")
+    b.send(f"<presence type='subscribed' to='{srv.jid('alice')}'/>")
+    sync(b)
+    time.sleep(0.5)
+    set_prefs(a, "roster")
+    send_msg(a, b.jid, "to a contact")
+    send_msg(a, c.jid, "to a stranger")
+    wait_msg(b, "to a contact")
+    wait_msg(c, "to a stranger")
+    sync(a)
+    time.sleep(0.4)
+    _, res, _ = mam_query(a)
+    assert archive_bodies(res) == ["to a contact"]

@@ -393,3 +393,58 @@ def test_new_subscriber_gets_the_last_pep_items(server):
     ev = wait_event(rb, nick_ns)
     assert ev.get("from") == ja
     assert "Ann" in to_str(ev)
+
+
+def test_pending_requests_are_capped(make_server):
+    # with roster.max_items=2 an account holds two items and at most two pending requests
+    srv = make_server(overrides=["roster.max_items=2"])
+    ja, jb = srv.jid("alice"), srv.jid("bob")
+    ra = login(srv, "alice")
+    for x in ("x1", "x2"):  # a full roster leaves the room for requests as it is
+        assert roster_set(ra, srv.jid(x)).get("type") == "result"
+    ra.close()
+    rb, rc, rd = (login(srv, u, available=True) for u in ("bob", "carol", "dave"))
+    for r in (rb, rc):
+        send_presence(r, "subscribe", to=ja)
+        assert wait_push(r, ja)["ask"] == "subscribe"
+    rd.send(f"<presence type='subscribe' to='{ja}' id='full'/>")
+    err = rd.wait_stanza(lambda e: e.get("id") == "full" or e.get("type") == "error")
+    assert error_of(err) == "policy-violation", to_str(err)
+    assert err.get("from") == ja
+    assert ja not in roster_of(rd), "the refused request left an item behind"
+    ra = login(srv, "alice", available=True)
+    got = sorted(p.get("from") for p in (wait_presence(ra, "subscribe") for _ in range(2)))
+    assert got == [jb, srv.jid("carol")]
+    no_presence(ra, "subscribe", frm=srv.jid("dave"))
+    # approving puts the contact in the roster: refused while it is full
+    ra.send(f"<presence type='subscribed' to='{jb}' id='ok1'/>")
+    err = ra.wait_stanza(lambda e: e.get("type") == "error")
+    assert error_of(err) == "not-allowed"
+    no_presence(rb, "subscribed", frm=ja)
+    assert roster_remove(ra, srv.jid("x1")).get("type") == "result"
+    send_presence(ra, "subscribed", to=jb)
+    wait_presence(rb, "subscribed", frm=ja)
+    assert roster_of(ra)[jb]["subscription"] == "from"
+
+
+def test_large_request_kept_without_payload(server):
+    a, b = new_users(server, 2)
+    ra = login(server, a, available=True)
+    send_presence(ra, "subscribe", to=server.jid(b), status="s" * 3000)
+    wait_push(ra, server.jid(b))
+    rb = login(server, b, available=True)
+    req = wait_presence(rb, "subscribe", frm=bare(ra))
+    assert req.find(q(NS_CLIENT, "status")) is None and req.get("to") == server.jid(b)
+
+
+def test_directed_presence_list_is_capped(server):
+    a, b = new_users(server, 2)
+    ra = login(server, a, available=True)
+    rb = login(server, b, available=True)
+    for i in range(128):  # fills the list (PRESENCE_DIRECTED_MAX) with JIDs nobody uses
+        send_presence(ra, to=server.jid(f"ghost{i}"))
+    send_presence(ra, to=rb.jid)
+    wait_presence(rb, None, frm=ra.jid)  # still delivered
+    ra.send("</stream:stream>")
+    ra.wait_closed()
+    no_presence(rb, "unavailable", frm=ra.jid)  # but not remembered for the end

@@ -3,7 +3,8 @@
  * IQs, their pushes, and the answer to mod_blocked() for every worker.
  *
  * mod_blocked() must answer from memory, so each account with a bound
- * resource has an entry in one process-wide table (a map under a mutex):
+ * resource has an entry in one process-wide table (maps sharded by account,
+ * each under its own mutex):
  * its block list, sorted, loaded from storage when its first resource is
  * bound and dropped when its last one ends. Accounts with no resource
  * online have no entry; what is stored for them (offline messages) is
@@ -34,6 +35,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,9 +89,21 @@ struct acct {
     size_t n_held;
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct map accts; /* user -> struct acct * */
-static uint64_t next_gen;
+#define SHARDS 16 /* accounts hash to shards, each with its own lock */
+
+static struct shard {
+    pthread_mutex_t lock;
+    struct map accts; /* user -> struct acct * */
+} shards[SHARDS];
+static atomic_uint_fast64_t next_gen;
+
+/* Locks the shard of user (len bytes) and returns it. */
+static struct shard *lock_shard(const char *user, size_t len)
+{
+    struct shard *sh = &shards[map_hash(user, len) % SHARDS];
+    pthread_mutex_lock(&sh->lock);
+    return sh;
+}
 
 /* per-session state (C2S_SLOT_MESSAGE): whether it asked for the list and gets pushes */
 struct block_slot {
@@ -161,18 +175,18 @@ static void held_free(struct held *h)
 
 static bool blocked(const char *user, const struct jid *jid)
 {
-    pthread_mutex_lock(&lock);
-    struct acct *e = map_get(&accts, user, strlen(user));
+    struct shard *sh = lock_shard(user, strlen(user));
+    struct acct *e = map_get(&sh->accts, user, strlen(user));
     bool out = e && e->loaded && list_blocks(e, jid);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&sh->lock);
     return out;
 }
 
 bool blocking_deliver(struct worker *w, const char *user, const struct jid *from,
                       const struct sess_addr *addr, struct chunk *ch)
 {
-    pthread_mutex_lock(&lock);
-    struct acct *e = map_get(&accts, user, strlen(user));
+    struct shard *sh = lock_shard(user, strlen(user));
+    struct acct *e = map_get(&sh->accts, user, strlen(user));
     if (e && !e->loaded) {
         if (e->n_held < HELD_MAX) {
             char fj[JID_BUF];
@@ -187,11 +201,11 @@ bool blocking_deliver(struct worker *w, const char *user, const struct jid *from
         } else {
             log_warn("%s: too many messages wait for the block list; one is dropped", user);
         }
-        pthread_mutex_unlock(&lock);
+        pthread_mutex_unlock(&sh->lock);
         return true;
     }
     bool drop = e && list_blocks(e, from);
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&sh->lock);
     if (!drop)
         router_deliver(w, addr, ch);
     return !drop;
@@ -220,8 +234,8 @@ static void on_loaded(struct mail *m, void *ctx)
     struct load_req *q = (struct load_req *)m;
     struct held *held = NULL;
     bool again = false;
-    pthread_mutex_lock(&lock);
-    struct acct *e = map_get(&accts, q->user, strlen(q->user));
+    struct shard *sh = lock_shard(q->user, strlen(q->user));
+    struct acct *e = map_get(&sh->accts, q->user, strlen(q->user));
     if (e && e->gen == q->gen && !e->loaded) {
         if (e->dirty && q->r.status == 0) {
             e->dirty = false;
@@ -255,7 +269,7 @@ static void on_loaded(struct mail *m, void *ctx)
             e->n_held = 0;
         }
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&sh->lock);
     for (struct held *h = held; h; h = h->next)
         router_deliver(w, &h->addr, h->ch);
     held_free(held);
@@ -283,18 +297,18 @@ static void on_bound(struct c2s *s)
     const char *user = jid_local(&s->jid);
     size_t len = strlen(user);
     uint64_t gen = 0;
-    pthread_mutex_lock(&lock);
-    struct acct *e = map_get(&accts, user, len);
+    struct shard *sh = lock_shard(user, len);
+    struct acct *e = map_get(&sh->accts, user, len);
     if (e) {
         e->refs++;
     } else {
         e = xcalloc(1, sizeof(*e));
         e->refs = 1;
-        e->gen = gen = ++next_gen;
+        e->gen = gen = atomic_fetch_add(&next_gen, 1) + 1;
         e->held_tail = &e->held;
-        map_put(&accts, user, len, e);
+        map_put(&sh->accts, user, len, e);
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&sh->lock);
     if (gen)
         submit_load(s->w, user, gen);
 }
@@ -306,11 +320,11 @@ static void on_unbound(struct c2s *s)
     const char *user = jid_local(&s->jid);
     size_t len = strlen(user);
     struct acct *dead = NULL;
-    pthread_mutex_lock(&lock);
-    struct acct *e = map_get(&accts, user, len);
+    struct shard *sh = lock_shard(user, len);
+    struct acct *e = map_get(&sh->accts, user, len);
     if (e && --e->refs == 0)
-        dead = map_del(&accts, user, len);
-    pthread_mutex_unlock(&lock);
+        dead = map_del(&sh->accts, user, len);
+    pthread_mutex_unlock(&sh->lock);
     if (dead) {
         strv_fini(&dead->list);
         held_free(dead->held);
@@ -430,8 +444,8 @@ out:
 /* Applies a committed change to the account's entry (or marks it to be loaded again). */
 static void apply(const struct block_req *q)
 {
-    pthread_mutex_lock(&lock);
-    struct acct *e = map_get(&accts, q->user, strlen(q->user));
+    struct shard *sh = lock_shard(q->user, strlen(q->user));
+    struct acct *e = map_get(&sh->accts, q->user, strlen(q->user));
     if (e && !e->loaded) {
         e->dirty = true;
     } else if (e) {
@@ -444,7 +458,7 @@ static void apply(const struct block_req *q)
                 drop_item(e, q->items.v[i]);
         }
     }
-    pthread_mutex_unlock(&lock);
+    pthread_mutex_unlock(&sh->lock);
 }
 
 /* XEP-0191 §3.3: a newly blocked contact on this server sees the account's resources go. */
@@ -577,7 +591,10 @@ static void blocking_iq(struct mod_iq *q)
 
 void mod_blocking_init(void)
 {
-    map_init(&accts);
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL);
+        map_init(&shards[i].accts);
+    }
     mod_iq_register(NS_BLOCKING, MOD_BOTH, blocking_iq);
     mod_feature(NS_BLOCKING, MOD_SERVER);
     mod_blocked_register(blocked);

@@ -1,8 +1,8 @@
 /*
  * mam: XEP-0313 Message Archive Management (urn:xmpp:mam:2, with the
- * #extended before-id / after-id fields) over the archive message.c fills,
- * paged with XEP-0059 Result Set Management; archive preferences; and the
- * retention expiry.
+ * #extended before-id / after-id fields and <metadata/>) over the archive
+ * message.c fills, paged with XEP-0059 Result Set Management; archive
+ * preferences; and the retention expiry.
  *
  * A query is one storage request: it turns the RSM and form ids into row
  * ids (an unknown one is item-not-found), reads one page (at most
@@ -461,6 +461,86 @@ static void prefs(struct mod_iq *q)
     store_submit(q->s->w->srv->store, &r->r);
 }
 
+/* ---- metadata (#extended): the first and the last archived message ---------------------- */
+
+struct meta_req {
+    struct store_req r;
+    uint64_t conn_id;
+    char *user, *iq_id, *iq_to;
+    struct mam_row ends[2]; /* first, last; sid NULL when the archive is empty */
+};
+
+static int meta_collect(void *arg, int64_t id, int64_t stamp, const char *sid, const char *xml)
+{
+    (void)xml;
+    struct mam_row *r = arg;
+    r->id = id;
+    r->stamp = stamp;
+    free(r->sid);
+    r->sid = xstrdup(sid);
+    return 0;
+}
+
+static int meta_run(struct store_db *db, struct store_req *r)
+{
+    struct meta_req *q = (struct meta_req *)r;
+    for (int i = 0; i < 2; i++) {
+        struct store_arch_query aq = {q->user, NULL,      NULL, INT64_MIN, INT64_MAX,
+                                      0,       INT64_MAX, 1,    i == 1};
+        int n = store_archive_query(db, &aq, meta_collect, &q->ends[i]);
+        if (n < 0)
+            return n;
+    }
+    return 0;
+}
+
+static void on_meta_done(struct mail *m, void *ctx)
+{
+    struct meta_req *q = (struct meta_req *)m;
+    struct c2s *s = c2s_find(ctx, q->conn_id);
+    if (s && q->r.status != 0) {
+        msg_send_error(s, "iq", q->iq_id, q->iq_to, NULL, "wait", "internal-server-error");
+    } else if (s) {
+        struct arena a;
+        arena_init(&a);
+        struct xml_node *iq = xml_elem_new(&a, XML_NS_CLIENT, "iq");
+        xml_set_attr(&a, iq, "type", "result");
+        xml_set_attr(&a, iq, "id", q->iq_id);
+        xml_set_attr(&a, iq, "from", q->iq_to);
+        struct xml_node *md = xml_add_child(&a, iq, NS_MAM, "metadata");
+        static const char *const names[2] = {"start", "end"};
+        for (int i = 0; i < 2 && q->ends[0].sid; i++) {
+            char stamp[40];
+            struct xml_node *e = xml_add_child(&a, md, NS_MAM, names[i]);
+            msg_stamp(q->ends[i].stamp, stamp, sizeof(stamp));
+            xml_set_attr(&a, e, "id", q->ends[i].sid);
+            xml_set_attr(&a, e, "timestamp", stamp);
+        }
+        c2s_send_node(s, iq);
+        arena_fini(&a);
+    }
+    free(q->ends[0].sid);
+    free(q->ends[1].sid);
+    free(q->user);
+    free(q->iq_id);
+    free(q->iq_to);
+    free(q);
+}
+
+static void metadata(struct mod_iq *q)
+{
+    struct meta_req *r = xcalloc(1, sizeof(*r));
+    r->user = xstrdup(q->s->user);
+    r->iq_id = xstrdup(xml_attr(q->iq, "id"));
+    r->iq_to = dup_or_null(xml_attr(q->iq, "to"));
+    r->conn_id = q->s->id;
+    r->r.mail.fn = on_meta_done;
+    r->r.reply = q->s->w->mb;
+    r->r.op = STORE_RUN;
+    r->r.run = meta_run;
+    store_submit(q->s->w->srv->store, &r->r);
+}
+
 static void mam_iq(struct mod_iq *q)
 {
     bool get = strcmp(xml_attr(q->iq, "type"), "get") == 0;
@@ -471,6 +551,8 @@ static void mam_iq(struct mod_iq *q)
         query_form(q);
     else if (strcmp(name, "query") == 0)
         query(q);
+    else if (strcmp(name, "metadata") == 0 && get)
+        metadata(q);
     else
         c2s_send_node(q->s, stanza_error(q->a, q->iq, "cancel", "feature-not-implemented"));
 }

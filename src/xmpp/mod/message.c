@@ -98,6 +98,10 @@ void msg_classify(const struct xml_node *m, struct msg_info *i)
             if (strcmp(c->ns, "urn:xmpp:receipts") == 0 ||
                 strcmp(c->ns, "urn:xmpp:chat-markers:0") == 0)
                 i->receipt = true;
+            if (strcmp(c->ns, "urn:xmpp:message-retract:1") == 0 ||
+                strcmp(c->ns, "urn:xmpp:message-retract:0") == 0 ||
+                strcmp(c->ns, "urn:xmpp:reactions:0") == 0)
+                i->keep = true;
         }
     }
     i->state_only = state && !i->body && !other;
@@ -109,7 +113,7 @@ bool msg_offline_ok(const struct msg_info *i)
         return false;
     if (i->no_store)
         return false;
-    return i->body || i->store;
+    return i->body || i->store || i->keep;
 }
 
 bool msg_archive_ok(const struct msg_info *i)
@@ -118,7 +122,7 @@ bool msg_archive_ok(const struct msg_info *i)
         return false;
     if (i->no_store || i->no_perm_store)
         return false;
-    return i->body || i->store;
+    return i->body || i->store || i->keep;
 }
 
 bool msg_carbon_ok(const struct msg_info *i)

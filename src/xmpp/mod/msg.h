@@ -47,6 +47,7 @@ struct msg_info {
     bool no_copy;       /* XEP-0334 <no-copy/> */
     bool private_;      /* XEP-0280 <private/> */
     bool receipt;       /* XEP-0184 receipt or XEP-0333 marker */
+    bool keep;          /* a retraction (XEP-0424) or reaction (XEP-0444): kept like a body */
 };
 
 /** Fills *i from message m. */

@@ -46,8 +46,9 @@ struct chunk *offline_with_delay(const char *xml, const char *domain, int64_t us
     buf_init(&b, 0);
     buf_puts(&b, "<delay xmlns=\"" NS_DELAY "\" from=\"");
     xml_escape_attr(&b, domain, strlen(domain));
+    buf_puts(&b, "\"");
     size_t mark = b.len; /* what a delay of ours starts with */
-    buf_puts(&b, "\" stamp=\"");
+    buf_puts(&b, " stamp=\"");
     buf_puts(&b, stamp);
     buf_puts(&b, "\">Offline storage</delay>");
     size_t len = strlen(xml);

@@ -9,7 +9,10 @@
  *   first available presence of a session also probes the contacts it has
  *   a subscription to/both with (answered from the registry: the last
  *   presence of each of their available resources) and delivers the
- *   subscription requests that waited for the user to come online.
+ *   subscription requests that waited for the user to come online (at
+ *   most PRESENCE_PENDING_MAX per login, so that a long backlog cannot
+ *   overflow the connection's output; the rest come once those are
+ *   answered).
  * - Unavailable presence, sent by the client or generated when the session
  *   ends for good (MOD_EV_UNBOUND, also after a lost connection), goes to
  *   the same contacts and to every JID the session sent directed presence
@@ -44,6 +47,7 @@
 #include <string.h>
 
 #define PRESENCE_DIRECTED_MAX 128 /* JIDs remembered per session for its final unavailable */
+#define PRESENCE_PENDING_MAX  100 /* subscription requests delivered per login */
 
 /* A growable list of strings. */
 struct strv {
@@ -247,7 +251,7 @@ static int collect(void *arg, const struct store_roster_item *it)
         strv_push(&op->subs, it->contact);
     if (op->initial && (it->sub & STORE_SUB_TO))
         strv_push(&op->tos, it->contact);
-    if (op->initial && it->ask_in) {
+    if (op->initial && it->ask_in && op->pending.n < 2 * PRESENCE_PENDING_MAX) {
         strv_push(&op->pending, it->contact);
         strv_push(&op->pending, it->in_stanza ? it->in_stanza : "");
     }

@@ -456,10 +456,11 @@ static int apply_in(struct sub_ctx *c, const char *user, const char *from, enum 
     bool from_here = local_of(from, c->domain, from_local, sizeof(from_local));
     if ((bits & ROSTER_CHANGED) && !exists) {
         /* a pending request of a stranger: hidden rows get the same room as the roster */
-        int n = store_roster_count(c->db, user, false);
-        if (n < 0 || (unsigned)n >= 2u * c->max_items) {
+        int all = store_roster_count(c->db, user, false);
+        int shown = all < 0 ? all : store_roster_count(c->db, user, true);
+        if (shown < 0 || (unsigned)(all - shown) >= c->max_items) {
             store_roster_item_fini(&row);
-            return n < 0 ? n : -EDQUOT;
+            return shown < 0 ? shown : -EDQUOT;
         }
     }
     if (t == ROSTER_SUBSCRIBE && (bits & ROSTER_DELIVER)) {

@@ -28,7 +28,12 @@
 #define ROSTER_GROUP_MAX  512 /* bytes of one group name */
 #define ROSTER_GROUPS_MAX 32  /* groups per item */
 /* A pending inbound request larger than this is kept (and redelivered) without its payload. */
-#define ROSTER_STANZA_MAX 4096 /* bytes */
+#define ROSTER_STANZA_MAX 2048 /* bytes */
+/*
+ * Pending inbound requests (hidden rows) an account may hold besides its
+ * roster: up to roster.max_items of them; past that a new request is
+ * refused with policy-violation.
+ */
 
 enum roster_type { ROSTER_SUBSCRIBE, ROSTER_SUBSCRIBED, ROSTER_UNSUBSCRIBE, ROSTER_UNSUBSCRIBED };
 
