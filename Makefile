@@ -71,7 +71,7 @@ FUZZ_BIN   := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 .SECONDARY:
 .PHONY: all run test unit e2e deps deps-test deps-fuzz deps-valgrind fmt fmt-check tidy clean \
-        fuzz fuzz-bins fuzz-seeds test-valgrind e2e-valgrind deps-bench bench
+        fuzz fuzz-bins fuzz-seeds fuzz-stanzas test-valgrind e2e-valgrind deps-bench bench
 .DEFAULT_GOAL := all
 
 all: $(BINS)
@@ -175,6 +175,14 @@ fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory FUZZ=1 BUILD=build/fuzz fuzz-bins
 	@$(MAKE) --no-print-directory fuzz-seeds
 	@sh tests/fuzz/run.sh build/fuzz $(FUZZ_TIME) $(FUZZ_NAMES)
+
+# A logged-in session fed random stanzas (test_abuse.py) on the ASan build, longer than in
+# make test and with a new seed each run (printed; TERN_STANZA_SEED=N repeats one).
+fuzz-stanzas:
+	@$(MAKE) --no-print-directory SAN=1 BUILD=build/asan all
+	@TERN_STANZA_COUNT=$${TERN_STANZA_COUNT:-20000} TERN_STANZA_SEED=$${TERN_STANZA_SEED:-$$(date +%s)} \
+	  $(MAKE) --no-print-directory SAN=1 BUILD=build/asan e2e \
+	  PYTEST_ARGS="test_abuse.py -k random_stanzas -s"
 
 fuzz-seeds:
 	@$(PYTHON) tests/fuzz/gen_seeds.py build/fuzz/seeds

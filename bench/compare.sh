@@ -17,8 +17,8 @@
 #   chat        PAIRS pairs, RATE msgs/s in total for CHAT_S s, STARTTLS: latency, CPU
 #   login       LOGINS logins, CONC in flight, STARTTLS + SCRAM-SHA-1: logins/s
 # and once per server:
-#   ramp        the rate from RAMP_START, x1.5 every RAMP_STEP s, until p99 > 100 ms or a
-#               message is lost: the highest rate that held.
+#   ramp        (fresh server) the rate from RAMP_START, x1.5 every RAMP_STEP s, until
+#               p99 > 100 ms or a message is lost: the highest rate that held.
 #
 # Each server listens on 127.0.0.1 only, with TLS offered but not required (so that the
 # same server serves the plain idle run), no rate limits or traffic shapers, the message
@@ -32,13 +32,13 @@ servers="tern prosody ejabberd"
 runs=3
 archive=on
 IDLE=1000 HOLD=10 PAIRS=200 RATE=2000 CHAT_S=20 LOGINS=500 CONC=50
-RAMP_START=1000 RAMP_STEP=4 RAMP_STEPS=12
+RAMP_START=250 RAMP_STEP=4 RAMP_STEPS=14
 
 while [ $# -gt 0 ]; do
     case $1 in
     --quick)
         runs=1 IDLE=300 HOLD=3 PAIRS=50 RATE=1000 CHAT_S=5 LOGINS=200
-        RAMP_STEP=2 RAMP_STEPS=8
+        RAMP_STEP=2 RAMP_STEPS=12
         shift ;;
     --runs) runs=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
@@ -161,7 +161,8 @@ start_ejabberd() {
     sed "s|@DIR@|$d|g; s|@PORT@|$PORT_EJABBERD|g; s|@DOMAIN@|$DOMAIN|g; s|@TLS@|false|g" \
         "$root/bench/ejabberd.yml.in" | archive_filter > "$d/ejabberd.yml"
     printf 'ERL_MAX_PORTS=65536\nERL_PROCESSES=1000000\n' > "$d/ejabberdctl.cfg"
-    cp /etc/ejabberd/inetrc "$d/inetrc" 2>/dev/null || echo '{lookup,["file","native"]}.' > "$d/inetrc"
+    cp /etc/ejabberd/inetrc "$d/inetrc" 2>/dev/null ||
+        echo '{lookup,["file","native"]}.' > "$d/inetrc"
     cp -r "$work/users/prosody" "$d/prosody-data"
     chown -R ejabberd:ejabberd "$d"
     ejctl start
@@ -191,7 +192,8 @@ cleanup() {
     fi
     rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # ---- runs -------------------------------------------------------------------------------
 # bench SERVER RUN SCENARIO-NAME tern-bench-args...: runs it, keeps its JSON line.
@@ -210,7 +212,9 @@ bench() {
 }
 
 # Every idle run starts on a fresh server: memory freed by earlier sessions is kept by
-# the allocator and would hide the cost of new ones. Each start has new, empty data.
+# the allocator and would hide the cost of new ones. login runs before chat, and ramp on a
+# fresh server, so that no scenario pays for a backlog an earlier one left. Each start has
+# new, empty data.
 for srv in $servers; do
     r=1
     while [ $r -le "$runs" ]; do
@@ -222,16 +226,16 @@ for srv in $servers; do
         stop_server
         "start_$srv"
         bench "$srv" $r idle-tls --count "$IDLE" --concurrency "$CONC" --seconds "$HOLD" idle
+        bench "$srv" $r login --count "$LOGINS" --concurrency "$CONC" login
         bench "$srv" $r chat --pairs "$PAIRS" --concurrency "$CONC" --rate "$RATE" \
             --seconds "$CHAT_S" chat
-        bench "$srv" $r login --count "$LOGINS" --concurrency "$CONC" login
-        if [ $r -eq 1 ]; then
-            bench "$srv" 1 ramp --pairs "$PAIRS" --concurrency "$CONC" --rate "$RAMP_START" \
-                --step "$RAMP_STEP" --steps "$RAMP_STEPS" ramp
-        fi
         stop_server
         r=$((r + 1))
     done
+    "start_$srv"
+    bench "$srv" 1 ramp --pairs "$PAIRS" --concurrency "$CONC" --rate "$RAMP_START" \
+        --step "$RAMP_STEP" --steps "$RAMP_STEPS" ramp
+    stop_server
 done
 
 python3 "$root/bench/report.py" "$json" > "$md"

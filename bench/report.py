@@ -70,8 +70,8 @@ def main():
     meta = recs[0] if recs else {"date": "?", "commit": "?"}
 
     print(f"# tern-bench comparison, {meta['date']}\n")
-    print(f"tern at commit `{meta['commit']}`, message archive {meta.get('archive', '?')} "
-          f"on every server that has one. Each figure is the median of the runs "
+    print(f"tern at commit `{meta['commit']}`; message archive: {meta.get('archive', '?')} "
+          f"for every server that has one. Each figure is the median of the runs "
           f"(ramp: one run). Ratio: tern against the best peer, above 1 means tern is better "
           f"by that factor.\n")
     head = "| figure | " + " | ".join(servers) + " | tern vs best peer |"

@@ -518,9 +518,30 @@ static int check_held(struct xml_parser *p, bool deferred)
     return p->fail;
 }
 
+/*
+ * Whether the document starts like UTF-16 (fed: bytes of it given to expat so
+ * far; data continues them). Expat picks UTF-16 from a byte-order mark or a
+ * NUL among the first two bytes even when it was created for UTF-8, so these
+ * are refused before it sees them. NUL is never valid in UTF-8 XML anyway.
+ */
+static bool utf16_start(uint64_t fed, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len && fed + i < 2; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c == 0 || (fed + i == 0 && (c == 0xfe || c == 0xff)))
+            return true;
+    }
+    return false;
+}
+
 /* Gives len (<= FEED_CHUNK) bytes to expat. */
 static int parse_chunk(struct xml_parser *p, const char *data, size_t len)
 {
+    if (p->fed < 2 && utf16_start(p->fed, data, len)) {
+        p->fail = XML_PARSE_ENCODING;
+        snprintf(p->err, sizeof(p->err), "the stream is not UTF-8");
+        return p->fail;
+    }
     void *dst = XML_GetBuffer(p->xp, (int)len);
     if (!dst) {
         p->fail = XML_PARSE_POLICY;

@@ -6,6 +6,11 @@
  * handed over when its end tag arrives; the root's end tag reports the
  * stream close. Bytes may be fed split at any point.
  *
+ * Encoding (RFC 6120 §11.6): the stream is UTF-8, whatever its XML
+ * declaration says; a document that starts like UTF-16 (a byte-order mark FE FF
+ * or FF FE, or a NUL among its first two bytes) is refused with
+ * XML_PARSE_ENCODING before expat, which would switch to UTF-16, sees it.
+ *
  * Restricted XML (RFC 6120 §11.1): a DOCTYPE, entity declarations, comments
  * and processing instructions are refused with XML_PARSE_RESTRICTED; the XML
  * declaration itself is allowed. Malformed input, invalid UTF-8 and undefined
@@ -32,6 +37,7 @@ enum xml_parse_rc {
     XML_PARSE_MALFORMED = -1,  /* not well-formed XML or bad UTF-8 */
     XML_PARSE_RESTRICTED = -2, /* DOCTYPE, entity declaration, comment, PI */
     XML_PARSE_POLICY = -3,     /* a limit was exceeded */
+    XML_PARSE_ENCODING = -4,   /* the stream is not UTF-8 (a UTF-16 BOM or NUL at its start) */
 };
 
 struct xml_limits {

@@ -13,9 +13,12 @@ import pytest
 if not os.environ.get("TERND"):
     pytest.skip("TERND is not set: run the e2e tests through `make e2e`", allow_module_level=True)
 
+import abuse_util  # noqa: E402
 from raw_stream import NS_CLIENT, q, stream_header, to_str  # noqa: E402
 
 MAX_STANZA = 4096
+# the condition c2s sends for a stream that is not UTF-8
+CONDITION_ENCODING = "not-well-formed"
 SERVER_OVERRIDES = [f"limits.max_stanza={MAX_STANZA}"]
 
 
@@ -149,6 +152,17 @@ def test_caps_hold_before_authentication(server, case):
     _still_fine(alice)
 
 
+@pytest.mark.parametrize("bom", [b"", b"\xff\xfe"])
+def test_utf16_stream_is_refused(server, bom):
+    """RFC 6120 §11.6: the stream is UTF-8. Expat would happily switch to UTF-16 on the
+    first bytes; tern refuses such a stream before any of it is parsed."""
+    alice = _bystander(server)
+    r = server.raw()
+    r.send(bom + stream_header(server.domain).encode("utf-16-le"))
+    r.expect_stream_error(CONDITION_ENCODING)
+    _still_fine(alice)
+
+
 def test_billion_laughs_after_the_header(server):
     """Entities cannot be declared anywhere: after the stream header a DOCTYPE is not even
     well-formed (test_robust.py has it in the prolog, where it is restricted-xml). Nothing
@@ -236,3 +250,81 @@ def test_recipient_that_does_not_read_is_disconnected(make_server):
         pytest.fail("bob's connection was not closed")
     _still_fine(carol)
     _still_fine(alice)
+
+
+@pytest.mark.parametrize("payload", [
+    "<query xmlns='urn:xmpp:mam:2'/>",
+    "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>",
+])
+def test_another_accounts_archive_and_private_data_are_out_of_reach(server, payload):
+    """RFC 6121 §11 / XEP-0313 §9: only the owner reads an archive or private storage. A
+    query to another account's bare JID gets an error and no data."""
+    alice = server.raw()
+    alice.login("alice", server.password("alice"), "owner")
+    alice.send(f"<message to='{server.jid('bob')}' type='chat'><body>secret-1</body></message>")
+    assert alice.ping().get("type") == "result"
+    mallory = server.raw()
+    mallory.login("dave", server.password("dave"), "snoop")
+    ans = mallory.iq("get", payload, to=server.jid("alice"))
+    assert ans.get("type") == "error", to_str(ans)
+    seen = mallory.collect(1.0)
+    leaked = [to_str(e) for e in seen if "secret-1" in to_str(e)]
+    assert not leaked, leaked
+    assert b"secret-1" not in mallory.received
+
+
+STANZA_COUNT = int(os.environ.get("TERN_STANZA_COUNT", "400"))
+STANZA_SEED = int(os.environ.get("TERN_STANZA_SEED", "20261123"))
+PER_CONNECTION = 100
+
+
+def test_random_stanzas_after_login(make_server):
+    """A logged-in session fed random (well-formed) stanzas for every module: the server
+    answers every IQ get/set addressed to itself or the account, ends a stream only with a
+    proper stream error, never crashes (a sanitizer report fails the test), and the bystander
+    keeps working. TERN_STANZA_COUNT and TERN_STANZA_SEED widen the run (`make fuzz-stanzas`)."""
+    srv = make_server(overrides=["limits.stanza_rate=0", "limits.read_rate=0"])
+    alice = _bystander(srv)
+    rng = abuse_util.new_rng(STANZA_SEED)
+    sent = unanswered = 0
+    stream_errors = []
+    while sent < STANZA_COUNT:
+        r = srv.raw()
+        me = r.login("dave", srv.password("dave"), f"fz{sent}")
+        ctx = abuse_util.Ctx(srv.domain, me, list(srv.users))
+        pending = {}
+        for _ in range(min(PER_CONNECTION, STANZA_COUNT - sent) // 20):
+            batch = []
+            for _ in range(20):
+                text, must = abuse_util.stanza(rng, ctx, sent)
+                sent += 1
+                batch.append(text)
+                if must:
+                    pending[must] = text
+            try:
+                r.send("".join(batch))
+            except OSError:
+                break
+            if r.closed:
+                break
+        deadline = time.monotonic() + 10
+        while pending and not r.closed and time.monotonic() < deadline:
+            el = r.wait_stanza_or_close(
+                lambda e: e.tag == q(NS_CLIENT, "iq") and e.get("id") in pending,
+                timeout=max(0.1, deadline - time.monotonic()), what="IQ answers")
+            if el is not None:
+                assert el.get("type") in ("result", "error"), to_str(el)
+                del pending[el.get("id")]
+        errs = [e for e in r.stanzas if e.tag == "{http://etherx.jabber.org/streams}error"]
+        if r.closed:
+            assert errs, "the server closed a stream without a stream error" + r.context()
+            stream_errors += [to_str(e) for e in errs]
+        else:
+            unanswered += len(pending)
+            assert not pending, f"IQs never answered: {list(pending.values())[:5]}"
+        r.close()
+        _still_fine(alice)
+    print(f"\nrandom stanzas: seed {STANZA_SEED}, {sent} sent, {len(stream_errors)} streams "
+          f"ended by a stream error")
+    assert not any("internal-server-error" in e for e in stream_errors), stream_errors
+    assert unanswered == 0

@@ -287,19 +287,7 @@ def test_disco(server):
 
 # ---- events -------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def caps_followed(server):
-    """Events need the presence module to hand each broadcast presence to observers. Probe
-    once: a presence with unknown caps must make the server ask for the disco#info."""
-    r = server.raw_login("dave", "probe")
-    asked = announce(r, notify_features("urn:example:probe")) is not None
-    r.close()
-    if not asked:
-        pytest.skip("presences are not passed to observers yet (mod_presence_emit)")
-    return True
-
-
-def test_caps_verified_and_cached(server, caps_followed):
+def test_caps_verified_and_cached(server):
     feats = notify_features("urn:example:cached")
     a = server.raw_login("carol", "c1")
     iq = announce(a, feats)
@@ -317,7 +305,7 @@ def test_caps_verified_and_cached(server, caps_followed):
     assert announce(d, feats, ver=bogus) is not None, "an unverified ver was cached"
 
 
-def test_events_to_interested_contacts(server, caps_followed):
+def test_events_to_interested_contacts(server):
     node = "urn:example:mood"
     mutual(server, "alice", "bob")
     mutual(server, "alice", "carol")
@@ -363,7 +351,7 @@ def test_events_to_interested_contacts(server, caps_followed):
     assert not events(bob, 0.7), "an event to an unavailable resource"
 
 
-def test_last_item_at_login(server, caps_followed):
+def test_last_item_at_login(server):
     node = "urn:example:status"
     mutual(server, "dave", "carol")
     dave = server.raw_login("dave", "pub2")
@@ -387,7 +375,7 @@ def test_last_item_at_login(server, caps_followed):
 
 
 @async_test(timeout=60)
-async def test_slixmpp_nick_notify(server, caps_followed):
+async def test_slixmpp_nick_notify(server):
     """slixmpp's own XEP-0115 and XEP-0163 plugins: bob's client says +notify for the nick,
     carol's does not; only bob gets alice's new nick."""
     import xmpp_client
@@ -428,3 +416,54 @@ async def test_slixmpp_nick_notify(server, caps_followed):
     assert msg["pubsub_event"]["items"]["item"]["id"] == "n1"
     await asyncio.sleep(0.7)
     assert carol_got.empty(), "carol's client did not ask for nick events"
+
+
+def test_newest_items_when_subscription_approved(make_server):
+    """XEP-0163 §4.3: when alice approves bob's subscription through the roster protocol,
+    bob's interested resource gets alice's newest items at once."""
+    srv = make_server()
+    alice = srv.raw_login("alice", "owner")
+    ok(alice.iq("set", publish(NICK, nick("Alice A"), "n1")))
+    ok(alice.iq("set", publish("urn:example:hidden", "<h xmlns='urn:example'/>", "h",
+                               pubsub__access_model="whitelist")))
+    announce(alice, notify_features())
+    bob = srv.raw_login("bob", "fan")
+    announce(bob, notify_features(NICK, "urn:example:hidden"))
+    assert not events(bob, 0.5), "events before any subscription"
+    bob.send(f"<presence to='{srv.jid('alice')}' type='subscribe'/>")
+    alice.wait_stanza(lambda e: e.tag == q(NS_CLIENT, "presence")
+                      and e.get("type") == "subscribe", what="subscription request")
+    alice.send(f"<presence to='{srv.jid('bob')}' type='subscribed'/>")
+    msg = wait_event(bob, NICK)
+    assert msg.get("from") == srv.jid("alice")
+    assert event_items(msg) == (NICK, ["n1"], [])
+    got = events(bob, 0.7)
+    assert not [e for e in got if event_items(e)[0] == "urn:example:hidden"], \
+        "a whitelist item went to a new subscriber"
+
+
+def test_blocked_contact_sees_nothing(make_server):
+    """XEP-0191: someone the owner blocks reads no items, vCard or disco on the owner's
+    behalf (as if there were no such account) and gets no events, not even at login."""
+    srv = make_server()
+    mutual(srv, "alice", "dave")
+    alice = srv.raw_login("alice", "blocker")
+    ok(alice.iq("set", publish(OMEMO_LIST, devicelist(1), "current",
+                               pubsub__access_model="open")))
+    ok(alice.iq("set", publish(NICK, nick("A"), "n1")))
+    ok(alice.iq("set", "<vCard xmlns='vcard-temp'><FN>A</FN></vCard>"))
+    announce(alice, notify_features())
+    ok(alice.iq("set", f"<block xmlns='urn:xmpp:blocking'><item jid='{srv.jid('dave')}'/>"
+                       "</block>"))
+    dave = srv.raw_login("dave", "blocked")
+    announce(dave, notify_features(NICK))
+    for payload in (items(OMEMO_LIST), items(NICK), "<vCard xmlns='vcard-temp'/>",
+                    f"<query xmlns='{NS_DISCO_INFO}'/>", f"<query xmlns='{NS_DISCO_ITEMS}'/>"):
+        ans = dave.iq("get", payload, to=srv.jid("alice"))
+        assert stanza_error_condition(ans)[1] == "service-unavailable", to_str(ans)
+    assert not [e for e in events(dave, 0.5) if event_items(e)[0] == NICK], "newest at login"
+    ok(alice.iq("set", publish(NICK, nick("A2"), "n2")))
+    assert not [e for e in events(dave, 0.7) if event_items(e)[0] == NICK], "a live event"
+    # carol, not blocked, still reads
+    carol = srv.raw_login("carol", "other")
+    assert item_ids(ok(carol.iq("get", items(OMEMO_LIST), to=srv.jid("alice")))) == ["current"]

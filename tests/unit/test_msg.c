@@ -73,8 +73,7 @@ static void test_classify(void)
     const char *types[] = {"headline", "groupchat", "error"};
     for (size_t k = 0; k < 3; k++) {
         msg_classify(msg(types[k], XML_NS_CLIENT, "body", NS_HINTS, "store", NULL), &i);
-        ok(!msg_offline_ok(&i) && !msg_archive_ok(&i) && !msg_carbon_ok(&i), "%s: none",
-           types[k]);
+        ok(!msg_offline_ok(&i) && !msg_archive_ok(&i) && !msg_carbon_ok(&i), "%s: none", types[k]);
     }
 }
 
@@ -123,8 +122,8 @@ static void test_delay(void)
            "stamp=\"1970-01-01T00:00:00.000000Z\">Offline storage</delay></message>",
            "an empty message gets a body for the delay");
     chunk_unref(c);
-    c = offline_with_delay("<message><delay xmlns=\"urn:xmpp:delay\" from=\"dx\"/></message>",
-                           "d", 0);
+    c = offline_with_delay("<message><delay xmlns=\"urn:xmpp:delay\" from=\"dx\"/></message>", "d",
+                           0);
     ok(strstr(c->data, "from=\"d\"") != NULL, "another server's delay does not count");
     chunk_unref(c);
 }

@@ -643,6 +643,55 @@ static void test_limits(void)
     buf_fini(&out);
 }
 
+/* Found by fuzz_xml: expat switched to UTF-16 on "m\0" fed at once (and on a UTF-16 BOM),
+ * whatever the parser was created for, while the same bytes split failed. */
+static void test_encoding(void)
+{
+    static const struct {
+        const char *s;
+        size_t len;
+        const char *what;
+    } bad[] = {
+        {"<\0r\0>\0<\0a\0/\0>\0", 14, "UTF-16LE without a BOM"},
+        {"\xff\xfe<\0r\0>\0", 8, "UTF-16LE with its BOM"},
+        {"\xfe\xff\0<\0r\0>", 8, "UTF-16BE with its BOM"},
+        {"\0<\0r\0>", 6, "UTF-16BE without a BOM"},
+        {"m\0\x08yxl", 6, "the fuzzer's input"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (size_t step = 1; step <= bad[i].len; step += bad[i].len - 1) {
+            struct rec r;
+            rec_init(&r, 0, 0, 0);
+            int rc = XML_PARSE_OK;
+            for (size_t off = 0; off < bad[i].len && rc == XML_PARSE_OK; off += step) {
+                size_t n = bad[i].len - off < step ? bad[i].len - off : step;
+                rc = xml_parser_feed(r.p, bad[i].s + off, n);
+            }
+            is_int(rc, XML_PARSE_ENCODING, "%s, fed %s, is refused", bad[i].what,
+                   step == 1 ? "byte by byte" : "whole");
+            ok(r.log.len == 0, "and nothing was reported");
+            rec_fini(&r);
+        }
+    }
+    struct buf out;
+    buf_init(&out, 0);
+    is_int(parse_one("\xef\xbb\xbf" ROOT_MIN "<a/>", 0, 0, 0, &out), XML_PARSE_OK,
+           "a UTF-8 byte-order mark is fine");
+    ok(strstr(out.data, "[<a") != NULL, "and the stanza arrives");
+    is_int(parse_one("<?xml version='1.0' encoding='UTF-16'?>" ROOT_MIN "<a>\xc3\xa9</a>", 0, 0, 0,
+                     &out),
+           XML_PARSE_OK, "a declaration naming another encoding does not change it");
+    ok(strstr(out.data, "\xc3\xa9") != NULL, "the text is read as UTF-8");
+    struct rec r;
+    rec_init(&r, 0, 0, 0);
+    feed_str(&r, ROOT_MIN);
+    is_int(xml_parser_feed(r.p, "<a>\0</a>", 8), XML_PARSE_MALFORMED, "a NUL later is malformed");
+    xml_parser_reset(r.p);
+    is_int(xml_parser_feed(r.p, "\xff\xfe", 2), XML_PARSE_ENCODING, "checked again after a reset");
+    rec_fini(&r);
+    buf_fini(&out);
+}
+
 static void test_suspend(void)
 {
     const char *doc = HEADER "<a/><b>x</b><c/><d/>";
@@ -766,6 +815,7 @@ int main(void)
     test_restricted();
     test_malformed();
     test_limits();
+    test_encoding();
     test_suspend();
     test_reset();
     test_trim();

@@ -2,10 +2,12 @@
 #include "xmpp/mod/iqjob.h"
 #include "core/alloc.h"
 #include "core/chunk.h"
+#include "store/store_msg.h"
 #include "xmpp/c2s.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static void job_free(struct iqjob *j)
@@ -151,4 +153,17 @@ int iqjob_xml(const struct xml_node *n, size_t max, char **out)
     }
     *out = b.data;
     return (int)b.len;
+}
+
+int iqjob_blocked(struct store_db *db, const char *user, const char *jid)
+{
+    struct jid j;
+    if (!jid || jid_parse(&j, jid, strlen(jid)) < 0)
+        return 0;
+    char full[JID_BUF], bare[JID_BUF], dres[JID_BUF];
+    jid_full(&j, full, sizeof(full));
+    jid_bare(&j, bare, sizeof(bare));
+    snprintf(dres, sizeof(dres), "%s/%s", jid_domain(&j), jid_resource(&j));
+    const char *cands[] = {full, bare, j.has_resource ? dres : bare, jid_domain(&j)};
+    return store_blocked(db, user, cands, 4);
 }

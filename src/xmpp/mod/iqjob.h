@@ -91,6 +91,14 @@ void iqjob_fail(struct c2s *s, const struct iqjob *j, int status);
  */
 int iqjob_xml(const struct xml_node *n, size_t max, char **out);
 
+/**
+ * Storage thread: whether user (a local part) blocks the JID jid (XEP-0191,
+ * any of its forms: full, bare, domain/resource, domain). For answers given
+ * on a user's behalf (vCard, PEP) to someone the user may have blocked.
+ * Returns 1, 0, or -EIO; an unparsable jid is 0.
+ */
+int iqjob_blocked(struct store_db *db, const char *user, const char *jid);
+
 /** Appends the attribute ' name="value"' (escaped) to b. */
 void iqjob_attr(struct buf *b, const char *name, const char *value);
 

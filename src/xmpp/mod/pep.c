@@ -227,7 +227,9 @@ struct pep_job {
     size_t n_targets;
     struct pep_out *outs; /* OP_APPROVED */
     size_t n_outs;
-    struct store_db *db; /* during run only (storage thread) */
+    struct store_db *db;                 /* during run only (storage thread) */
+    char last_owner[STORE_USER_MAX + 1]; /* OP_LAST: the owner blocked is about */
+    int blocked;                         /* whether last_owner blocks the resource */
 };
 
 static void job_fini(struct iqjob *j)
@@ -383,6 +385,17 @@ static int last_out(void *arg, const struct store_pep_item *it)
     struct pep_job *p = arg;
     if (!in_set(p->notify_set, p->notify_len, it->node))
         return 0;
+    if (strcmp(it->owner, p->owner) != 0) {
+        /* items come grouped by owner: ask once per owner whether it blocks the resource */
+        if (strcmp(p->last_owner, it->owner) != 0) {
+            snprintf(p->last_owner, sizeof(p->last_owner), "%s", it->owner);
+            p->blocked = iqjob_blocked(p->db, it->owner, p->j.to);
+        }
+        if (p->blocked < 0)
+            return p->blocked;
+        if (p->blocked)
+            return 0;
+    }
     if (p->n_ends == PEP_LAST_MAX)
         return 1;
     struct buf inner;
@@ -492,7 +505,11 @@ static int run(struct store_db *db, struct store_req *r)
 {
     struct pep_job *p = (struct pep_job *)r;
     p->db = db;
-    int err;
+    int err = 0;
+    if (!p->self) /* someone the owner blocks is answered as if there were no account */
+        err = iqjob_blocked(db, p->owner, p->j.to ? p->j.to : p->asker);
+    if (err)
+        return err < 0 ? err : -ESRCH;
     switch (p->op) {
     case OP_PUBLISH:
         return run_publish(db, p);
@@ -758,8 +775,9 @@ static void deliver(struct worker *w, const struct sess_addr *addr, struct chunk
 static void send_event(struct worker *w, const char *from, const char *bare, const char *node,
                        const char *inner, int64_t stamp)
 {
-    struct jid to;
-    if (jid_parse(&to, bare, strlen(bare)) < 0)
+    struct jid to, owner;
+    if (jid_parse(&to, bare, strlen(bare)) < 0 || jid_parse(&owner, from, strlen(from)) < 0 ||
+        mod_blocked(jid_local(&owner), &to))
         return;
     struct sess_addr addr[SESS_MAX_RESOURCES];
     size_t n = sessions_list(w->srv->sessions, &to, addr, SESS_MAX_RESOURCES);

@@ -47,7 +47,10 @@ static int vcard_run(struct store_db *db, struct store_req *r)
     struct vcard_job *v = (struct vcard_job *)r;
     if (v->set)
         return store_vcard_set(db, v->user, v->xml, v->hash);
-    int err = store_vcard_get(db, v->user, &v->xml, NULL);
+    int err = v->peer ? iqjob_blocked(db, v->user, v->j.to) : 0;
+    if (err)
+        return err < 0 ? err : -ESRCH; /* blocked: as if there were no such account */
+    err = store_vcard_get(db, v->user, &v->xml, NULL);
     if (err == -ENOENT && v->peer) {
         /* someone else's: an empty vCard if the account exists */
         struct store_account *a = xmalloc(sizeof(*a));
