@@ -523,6 +523,10 @@ static void auth_success(struct c2s *s, const char *mech, const char *extra)
     char ip[64];
     peer_ip(s, ip, sizeof(ip));
     iplimit_auth_ok(s->w->srv->iplimit, ip);
+    if (s->unauth) {
+        iplimit_unauth_leave(s->w->srv->iplimit);
+        s->unauth = false;
+    }
     s->authed = true;
     jid_from_parts(&s->jid, s->user, s->w->srv->domain, NULL);
     set_ctx(s);
@@ -1325,6 +1329,10 @@ static void on_close(struct conn *c)
     char ip[64];
     ip_of(c->peer, ip, sizeof(ip));
     iplimit_conn_close(w->srv->iplimit, ip);
+    if (s->unauth) {
+        iplimit_unauth_leave(w->srv->iplimit);
+        s->unauth = false;
+    }
     s->conn = NULL;
     s->state = C2S_CLOSED;
     s->sm_wait = false;
@@ -1409,9 +1417,16 @@ void c2s_accept(struct worker *w, int fd, bool tls, const char *peer)
     }
     char ip[64];
     ip_of(peer, ip, sizeof(ip));
-    if (!iplimit_conn_open(w->srv->iplimit, ip)) {
-        log_write(LOG_INFO, peer, "refused: %u connections from this address already",
-                  conf_of_worker(w)->limits.max_conns_per_ip);
+    enum iplimit_verdict v = iplimit_conn_open_at(w->srv->iplimit, ip, loop_now(w->loop));
+    if (v != IPLIMIT_OK) {
+        log_write(LOG_INFO, peer, "refused: %s", iplimit_verdict_str(v));
+        close(fd);
+        return;
+    }
+    if (!iplimit_unauth_enter(w->srv->iplimit)) {
+        log_write(LOG_INFO, peer, "refused: %u connections are authenticating already",
+                  conf_of_worker(w)->limits.max_unauth);
+        iplimit_conn_close(w->srv->iplimit, ip);
         close(fd);
         return;
     }
@@ -1425,10 +1440,12 @@ void c2s_accept(struct worker *w, int fd, bool tls, const char *peer)
     s->conn = conn_new(&w->cctx, fd, tls, &c2s_ops, s, peer);
     if (!s->conn) {
         iplimit_conn_close(w->srv->iplimit, ip);
+        iplimit_unauth_leave(w->srv->iplimit);
         free(s);
         return;
     }
     s->id = s->conn->id;
+    s->unauth = true;
     s->parser = xml_parser_new(&w->srv->xml_limits, &parser_cb, s);
     s->last_rx = loop_now(w->loop);
     map_put(&w->c2s_by_id, &s->id, sizeof(s->id), s);

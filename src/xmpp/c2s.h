@@ -72,6 +72,7 @@ struct c2s {
     bool header_sent;
     bool secure;
     bool authed;
+    bool unauth;    /* counted in limits.max_unauth (iplimit_unauth_enter) until authed or closed */
     bool available; /* sent available presence */
     struct xml_parser *parser;
     struct jid jid;                /* full JID once bound; local part + domain once authed */
