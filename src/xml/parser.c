@@ -566,6 +566,10 @@ static int feed_all(struct xml_parser *p, const char *data, size_t len)
         start_document(p);
     while (len > 0) {
         size_t n = len < FEED_CHUNK ? len : FEED_CHUNK;
+        /* a document's first byte goes alone, so that expat judges it before the encoding
+           check judges the second, as when the peer's bytes come one at a time */
+        if (p->fed == 0)
+            n = 1;
         int rc = parse_chunk(p, data, n);
         data += n;
         len -= n;
