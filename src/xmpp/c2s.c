@@ -1116,6 +1116,12 @@ static void on_resume_mail(struct mail *mail, void *ctx)
     resume_here(s);
 }
 
+static void resume_retry(struct loop *l, struct timer *t)
+{
+    struct c2s *s = (struct c2s *)((char *)t - offsetof(struct c2s, auth_timer));
+    loop_defer(l, &s->task);
+}
+
 static void resume_task(struct loop *l, struct task *t)
 {
     struct c2s *s = LIST_ENTRY(t, struct c2s, task);
@@ -1128,7 +1134,8 @@ static void resume_task(struct loop *l, struct task *t)
     }
     int rc = conn_release(s->conn);
     if (rc == -EAGAIN) {
-        loop_defer(l, t); /* a TLS write in progress: next iteration */
+        /* a TLS write must finish first; the handshake deadline bounds the wait */
+        loop_timer_start(l, &s->auth_timer, 10, resume_retry);
         return;
     }
     if (rc < 0)

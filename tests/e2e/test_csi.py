@@ -14,9 +14,6 @@ from sm_util import NS_CSI, NS_SM, Sm, body_of, message  # noqa: E402
 
 NS_CHATSTATES = "http://jabber.org/protocol/chatstates"
 
-PRESENCE_XFAIL = pytest.mark.xfail(
-    strict=False, reason="needs presence tagged CHUNK_TAG_LOW by mod/presence.c")
-
 
 def inactive_pair(srv, tag, sm=False):
     """alice (raw, inactive, optionally with stream management) and bob (raw)."""
@@ -62,7 +59,6 @@ def test_unknown_csi_element_is_a_stream_error(server):
     a.expect_stream_error("unsupported-stanza-type")
 
 
-@PRESENCE_XFAIL
 def test_presence_held_until_active(server):
     s, b = inactive_pair(server, "hold")
     jid = s.raw.jid
@@ -93,7 +89,6 @@ def test_message_flushes_held_in_order(server):
     assert body_of(second) == "wake up", to_str(second)
 
 
-@PRESENCE_XFAIL
 def test_message_flushes_held_presence(server):
     s, b = inactive_pair(server, "flushp")
     jid = s.raw.jid

@@ -407,7 +407,6 @@ def subscribe_both(a, b, a_bare, b_bare):
     b.ping()
 
 
-@pytest.mark.xfail(strict=False, reason="needs presence broadcast (mod/presence.c, mod/roster.c)")
 def test_contacts_see_unavailable_only_when_the_session_ends(make_server):
     srv = make_server(overrides=["sm.resume_timeout=2"])
     sm = login_sm(srv, "alice", "phone", auto_ack=True)
