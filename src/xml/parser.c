@@ -129,11 +129,13 @@ static void note_event(struct xml_parser *p)
 }
 
 /* For a tag outside any stanza (the stream header, its end tag, the XML
- * declaration): the cap holds for it too, also when it arrived in one read. */
-static bool tag_too_big(struct xml_parser *p)
+ * declaration), measured from `from`: the cap holds for it too, also when it
+ * arrived in one read. Before the root, from is the end of the previous event,
+ * so that whitespace in the prolog (which expat reports to nobody) counts as it
+ * does for check_held. */
+static bool tag_too_big(struct xml_parser *p, uint64_t from)
 {
-    XML_Index i = XML_GetCurrentByteIndex(p->xp);
-    if (i < 0 || p->event_end - (uint64_t)i <= p->lim.max_stanza)
+    if (p->event_end - from <= p->lim.max_stanza)
         return false;
     halt(p, XML_PARSE_POLICY, "tag larger than the stanza limit");
     return true;
@@ -231,6 +233,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     struct xml_parser *p = ud;
     if (p->halted)
         return;
+    uint64_t before = p->event_end;
     note_event(p);
     unsigned n = p->ns_decls;
     p->ns_decls = 0;
@@ -241,7 +244,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         return;
     }
     if (!p->root) {
-        if (tag_too_big(p))
+        if (tag_too_big(p, before))
             return;
         struct xml_node *r = make_elem(&p->root_arena, NULL, name, atts);
         struct xml_attr **tail = &r->attrs;
@@ -279,7 +282,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
         return;
     note_event(p);
     if (p->depth == 0) {
-        if (tag_too_big(p))
+        XML_Index i = XML_GetCurrentByteIndex(p->xp);
+        if (i >= 0 && tag_too_big(p, (uint64_t)i))
             return;
         p->closed = true;
         if (p->cb.stream_close)
@@ -336,8 +340,9 @@ static void XMLCALL on_xml_decl(void *ud, const XML_Char *version, const XML_Cha
     (void)standalone;
     if (p->halted)
         return;
+    uint64_t before = p->event_end;
     note_event(p);
-    tag_too_big(p);
+    tag_too_big(p, before);
 }
 
 static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
@@ -566,6 +571,10 @@ static int feed_all(struct xml_parser *p, const char *data, size_t len)
         start_document(p);
     while (len > 0) {
         size_t n = len < FEED_CHUNK ? len : FEED_CHUNK;
+        /* a document's first byte goes alone, so that expat judges it before the encoding
+           check judges the second, as when the peer's bytes come one at a time */
+        if (p->fed == 0)
+            n = 1;
         int rc = parse_chunk(p, data, n);
         data += n;
         len -= n;

@@ -322,6 +322,13 @@ def test_random_stanzas_after_login(make_server):
         else:
             unanswered += len(pending)
             assert not pending, f"IQs never answered: {list(pending.values())[:5]}"
+            # end the stream: a resumable session (the fuzzer may enable SM) would otherwise
+            # wait sm.resume_timeout and count against the account's sessions
+            try:
+                r.send("</stream:stream>")
+                r.wait_closed(timeout=5)
+            except (OSError, AssertionError):
+                pass
         r.close()
         _still_fine(alice)
     print(f"\nrandom stanzas: seed {STANZA_SEED}, {sent} sent, {len(stream_errors)} streams "

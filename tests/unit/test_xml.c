@@ -615,6 +615,12 @@ static void test_limits(void)
     buf_printf(&tag, "<?xml version='1.0'?>%s%s<a/>%s</stream:stream>", ROOT_MIN, pad, pad);
     is_int(parse_one(tag.data, 512, 0, 0, NULL), XML_PARSE_CLOSED,
            "whitespace between stanzas is not a tag: any amount passes");
+    /* whitespace before the stream header counts like the header (fuzz_xml: it passed in
+     * one read and was refused byte by byte) */
+    buf_reset(&tag);
+    buf_printf(&tag, "%s%s<a/>", pad, ROOT_MIN);
+    is_int(parse_one(tag.data, 512, 0, 0, NULL), XML_PARSE_POLICY,
+           "600 bytes of whitespace before the header, in one read");
     buf_fini(&tag);
     free(pad);
 
@@ -672,6 +678,17 @@ static void test_encoding(void)
             ok(r.log.len == 0, "and nothing was reported");
             rec_fini(&r);
         }
+    }
+    /* a first byte that is wrong in any encoding is judged first, whole or split (fuzz_xml) */
+    for (size_t step = 1; step <= 2; step++) {
+        struct rec r;
+        rec_init(&r, 0, 0, 0);
+        int rc = xml_parser_feed(r.p, "[\0", step);
+        if (rc == XML_PARSE_OK && step == 1)
+            rc = xml_parser_feed(r.p, "\0", 1);
+        is_int(rc, XML_PARSE_MALFORMED, "'[' then NUL, fed %s: malformed",
+               step == 1 ? "split" : "whole");
+        rec_fini(&r);
     }
     struct buf out;
     buf_init(&out, 0);
